@@ -1,0 +1,662 @@
+//! The pure decisions: `f(core, record, request, now) -> (new record, outcome, mail)`.
+//!
+//! Nothing here reads or writes storage, sends mail or reads the clock. The driver
+//! ([`super::machine`]) loads the record, calls one of these, writes the result with a
+//! compare-and-swap, and only then reports the outcome or sends the mail.
+
+use super::Core;
+use super::types::*;
+use crate::Error;
+use crate::email_code::{self, Purpose, Verdict};
+use crate::login::{self, StepUpToken};
+use crate::mail::{Message, Template, validate_address};
+use crate::policy::{self, MethodKind};
+use crate::record::{Challenge, Method, MethodData, PendingTotp, PendingWebauthn, UserRecord};
+use crate::webauthn::AssertionOutcome;
+use crate::{recovery, totp};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// How many live sign-in challenges a record keeps (the oldest goes first).
+const MAX_CHALLENGES: usize = 16;
+
+/// What happens to the stored record.
+#[derive(Debug)]
+pub(crate) enum Change {
+    /// Nothing is written.
+    Keep,
+    /// The record is replaced by this one (inserted if there was none).
+    Put(Box<UserRecord>),
+    /// The record is deleted.
+    Delete,
+}
+
+/// What the driver does after the write commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Then {
+    /// Report the outcome.
+    Report,
+    /// Send the notices, then report (failures are listed, never fatal).
+    SendNotices,
+    /// Send the code, then arm it (or discard it if every delivery failed).
+    SendCode { purpose: Purpose, id: String },
+}
+
+/// One decision.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    pub change: Change,
+    pub outcome: Result<Outcome, Error>,
+    pub mail: Vec<Message>,
+    pub then: Then,
+    /// A WebAuthn credential id to claim (globally) before the record is written.
+    pub claim: Option<String>,
+}
+
+impl Decision {
+    fn report(outcome: Outcome) -> Decision {
+        Decision { change: Change::Keep, outcome: Ok(outcome), mail: Vec::new(), then: Then::Report, claim: None }
+    }
+}
+
+/// The inputs every decision shares.
+pub(crate) struct Ctx<'a> {
+    pub core: &'a Core,
+    pub user: &'a str,
+    pub now: u64,
+}
+
+impl Ctx<'_> {
+    fn put(&self, mut record: UserRecord, outcome: Result<Outcome, Error>) -> Decision {
+        record.prune(self.now);
+        Decision { change: Change::Put(Box::new(record)), outcome, mail: Vec::new(), then: Then::Report, claim: None }
+    }
+
+    fn put_with_notices(&self, record: UserRecord, outcome: Outcome, mail: Vec<Message>) -> Decision {
+        let then = if mail.is_empty() { Then::Report } else { Then::SendNotices };
+        Decision { mail, then, ..self.put(record, Ok(outcome)) }
+    }
+
+    fn vars<'v>(&'v self, extra: &[(&'static str, &'v str)]) -> Vec<(&'static str, &'v str)> {
+        let mut v = vec![("issuer", self.core.config.issuer.as_str())];
+        v.extend_from_slice(extra);
+        v
+    }
+
+    fn notices(&self, record: &UserRecord, template: &Template, extra: &[(&'static str, &str)]) -> Vec<Message> {
+        let vars = self.vars(extra);
+        record.notice_addresses().iter().map(|to| template.render(to, &vars)).collect()
+    }
+
+    fn method_notice(&self, record: &UserRecord, template: &Template, method: &Method) -> Vec<Message> {
+        let kind = method.data.kind().describe();
+        self.notices(record, template, &[("method", kind), ("label", &method.label)])
+    }
+
+    fn step_up(&self, record: &mut UserRecord) -> Result<StepUpToken, Error> {
+        let c = self.core;
+        login::issue_step_up(record, &c.keyring, c.rng.as_ref(), &c.config, self.user, self.now)
+    }
+
+    fn require_step_up(&self, record: &UserRecord, token: &Option<String>) -> Result<(), Error> {
+        login::require_step_up(record, &self.core.keyring, self.user, token.as_deref(), self.now)
+    }
+}
+
+fn method_info(m: &Method) -> MethodInfo {
+    MethodInfo {
+        id: m.id.clone(),
+        kind: m.data.kind(),
+        label: m.label.clone(),
+        created: m.created,
+        last_used: m.last_used,
+        flagged: matches!(m.data, MethodData::Webauthn { flagged: true, .. }),
+    }
+}
+
+fn validate_label(label: &str) -> Result<String, Error> {
+    let label = label.trim();
+    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+        return Err(Error::invalid("name: 1 to 64 characters without control characters"));
+    }
+    Ok(label.to_string())
+}
+
+/// `j***@example.com`: enough for the user to recognise, little for someone with the password.
+fn mask(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// Adds a confirmed method; returns its outcome with a step-up token if it is the first.
+fn add_method(
+    ctx: &Ctx<'_>,
+    mut record: UserRecord,
+    kind: &str,
+    label: String,
+    data: MethodData,
+) -> Result<Decision, Error> {
+    let first = record.methods.is_empty();
+    let id = record.new_method_id(kind);
+    let method = Method { id, label, created: ctx.now, last_used: None, data };
+    let info = method_info(&method);
+    record.methods.push(method.clone());
+    let step_up = if first { Some(ctx.step_up(&mut record)?) } else { None };
+    let mail = ctx.method_notice(&record, &ctx.core.config.templates.method_added, &method);
+    let outcome = Outcome::MethodAdded(MethodAdded { method: info, step_up, notices: Notices::default() });
+    Ok(ctx.put_with_notices(record, outcome, mail))
+}
+
+/// Decides a user-facing operation. `record` is `None` when the user has no record yet.
+pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Request) -> Result<Decision, Error> {
+    let mut r = record.unwrap_or_else(UserRecord::new);
+    let core = ctx.core;
+    let cfg = &core.config;
+    let now = ctx.now;
+    match request {
+        Request::SecurityStatus => Ok(Decision::report(Outcome::Status(status(&r, now)))),
+
+        Request::SetContactEmail { address } => {
+            let address = validate_address(address)?;
+            let previous = r.contact_email.replace(address.clone());
+            let mut mail = Vec::new();
+            if let Some(prev) = previous.filter(|p| !p.eq_ignore_ascii_case(&address)) {
+                let vars = ctx.vars(&[("address", address.as_str())]);
+                mail.push(cfg.templates.contact_changed.render(&prev, &vars));
+            }
+            Ok(ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail))
+        }
+
+        Request::MarkOrderCreated => {
+            if r.orders_created_at.is_some() {
+                return Ok(Decision::report(Outcome::Done(Notices::default())));
+            }
+            r.orders_created_at = Some(now);
+            Ok(ctx.put(r, Ok(Outcome::Done(Notices::default()))))
+        }
+
+        Request::TotpEnrollBegin { account_name, step_up } => {
+            totp::validate_account_name(account_name)?;
+            ctx.require_step_up(&r, step_up)?;
+            let (seed, secret) = totp::new_seed(&core.keyring, core.rng.as_ref(), ctx.user, &cfg.totp)?;
+            let uri = totp::otpauth_uri(&cfg.issuer, account_name, &secret, &cfg.totp);
+            let qr_svg = totp::qr_svg(&uri)?;
+            let expires_at = now.saturating_add(cfg.lifetimes.enrollment_secs);
+            r.pending_totp = Some(PendingTotp { seed, expires: expires_at });
+            Ok(ctx.put(r, Ok(Outcome::TotpSetup(TotpSetup { secret, uri, qr_svg, expires_at }))))
+        }
+
+        Request::TotpEnrollConfirm { code, step_up } => {
+            let pending = r.pending_totp.clone().ok_or(Error::NotEnrolled)?;
+            if pending.expires <= now {
+                return Err(Error::Expired);
+            }
+            let code = login::parse_digits(code, pending.seed.digits)?;
+            ctx.require_step_up(&r, step_up)?;
+            let step = totp::check(&core.keyring, ctx.user, &pending.seed, &code, now, cfg.totp.skew)?
+                .ok_or(Error::InvalidCode)?;
+            let mut seed = pending.seed;
+            seed.last_step = Some(step);
+            r.pending_totp = None;
+            r.methods.retain(|m| !matches!(m.data, MethodData::Totp(_)));
+            add_method(ctx, r, "totp", "Authenticator app".into(), MethodData::Totp(seed))
+        }
+
+        Request::EmailEnrollBegin { address, step_up } => {
+            let address = validate_address(address)?;
+            ctx.require_step_up(&r, step_up)?;
+            if r.email_addresses().iter().any(|a| a.eq_ignore_ascii_case(&address)) {
+                return Err(Error::invalid("email address: already a confirmed method"));
+            }
+            email_code::check_cooldown(&r.enroll_code, &cfg.email_code, now)?;
+            send_code(ctx, r, Purpose::Enroll, vec![address.clone()], Some(address), vec![])
+        }
+
+        Request::EmailEnrollConfirm { code, step_up } => {
+            let code = login::parse_digits(code, cfg.email_code.digits)?;
+            ctx.require_step_up(&r, step_up)?;
+            login::check_lockout(&r, now)?;
+            match email_code::verify(
+                &core.keyring,
+                &mut r.enroll_code,
+                ctx.user,
+                Purpose::Enroll,
+                &cfg.email_code,
+                &code,
+                now,
+            )? {
+                Verdict::Accepted(entry) => {
+                    r.enroll_code = Default::default();
+                    login::record_success(&mut r);
+                    let address =
+                        entry.address.ok_or_else(|| Error::Internal("enrolment code without address".into()))?;
+                    if r.email_addresses().iter().any(|a| a.eq_ignore_ascii_case(&address)) {
+                        return Err(Error::invalid("email address: already a confirmed method"));
+                    }
+                    add_method(ctx, r, "email", address.clone(), MethodData::Email { address })
+                }
+                Verdict::Wrong => {
+                    login::record_failure(&mut r, &cfg.lockout, now);
+                    Ok(ctx.put(r, Err(Error::InvalidCode)))
+                }
+            }
+        }
+
+        Request::WebauthnRegisterBegin { friendly_name, step_up } => {
+            let rp = core.rp.as_ref().ok_or_else(|| Error::invalid("webauthn is not configured"))?;
+            let friendly_name = validate_label(friendly_name)?;
+            ctx.require_step_up(&r, step_up)?;
+            let handle = match &r.webauthn_user_handle {
+                Some(h) => URL_SAFE_NO_PAD.decode(h).map_err(|_| Error::Storage("malformed user handle".into()))?,
+                None => {
+                    let h = crate::crypto::random_bytes(core.rng.as_ref(), 32)?;
+                    r.webauthn_user_handle = Some(URL_SAFE_NO_PAD.encode(&h));
+                    h
+                }
+            };
+            let name = r.contact_email.clone().unwrap_or_else(|| ctx.user.to_string());
+            let (options_json, state) = rp.register_begin(&handle, &name, &name, &r.all_credentials())?;
+            let expires_at = now.saturating_add(cfg.lifetimes.enrollment_secs);
+            r.pending_webauthn = Some(PendingWebauthn { state, friendly_name, expires: expires_at });
+            Ok(ctx.put(r, Ok(Outcome::WebauthnRegistration(WebauthnRegistration { options_json, expires_at }))))
+        }
+
+        Request::WebauthnRegisterFinish { credential_json, step_up } => {
+            let rp = core.rp.as_ref().ok_or_else(|| Error::invalid("webauthn is not configured"))?;
+            let pending = r.pending_webauthn.clone().ok_or(Error::NotEnrolled)?;
+            if pending.expires <= now {
+                return Err(Error::Expired);
+            }
+            ctx.require_step_up(&r, step_up)?;
+            let credential = rp.register_finish(credential_json, &pending.state)?;
+            if r.all_credentials().iter().any(|c| c.id() == credential.id()) {
+                return Err(Error::WebauthnRejected("credential already registered".into()));
+            }
+            let claim = credential.id().to_string();
+            r.pending_webauthn = None;
+            let data = MethodData::Webauthn { credential: Box::new(credential), flagged: false };
+            let mut d = add_method(ctx, r, "webauthn", pending.friendly_name, data)?;
+            d.claim = Some(claim);
+            Ok(d)
+        }
+
+        Request::RenameMethod { method_id, label, step_up } => {
+            let label = validate_label(label)?;
+            ctx.require_step_up(&r, step_up)?;
+            let m = r
+                .methods
+                .iter_mut()
+                .find(|m| &m.id == method_id)
+                .ok_or_else(|| Error::NotFound(format!("method {method_id}")))?;
+            if matches!(m.data, MethodData::Email { .. }) {
+                return Err(Error::invalid("an email method is named by its address"));
+            }
+            m.label = label;
+            let info = method_info(m);
+            Ok(ctx.put(r, Ok(Outcome::Method(info))))
+        }
+
+        Request::RemoveMethod { method_id, step_up } => {
+            ctx.require_step_up(&r, step_up)?;
+            let pos = r
+                .methods
+                .iter()
+                .position(|m| &m.id == method_id)
+                .ok_or_else(|| Error::NotFound(format!("method {method_id}")))?;
+            if !policy::may_remove(&r) {
+                return Err(Error::PolicyViolation(
+                    "2FA is required for this account: add another method before removing the last one".into(),
+                ));
+            }
+            // Notices go to the addresses known before the removal (an email method being removed
+            // is told too).
+            let removed = r.methods.remove(pos);
+            let mut mail_record = r.clone();
+            mail_record.methods.push(removed.clone());
+            let mail = ctx.method_notice(&mail_record, &cfg.templates.method_removed, &removed);
+            r.step_up.clear();
+            if r.methods.is_empty() {
+                r.recovery.clear();
+                r.login_code = Default::default();
+            }
+            Ok(ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail))
+        }
+
+        Request::RecoveryCodesGenerate { step_up } => {
+            if r.methods.is_empty() {
+                return Err(Error::NotEnrolled);
+            }
+            ctx.require_step_up(&r, step_up)?;
+            let (codes, hashes) = recovery::generate(&core.keyring, core.rng.as_ref(), ctx.user, cfg.recovery_codes)?;
+            r.recovery = hashes;
+            let mail = ctx.notices(&r, &cfg.templates.recovery_generated, &[]);
+            Ok(ctx.put_with_notices(
+                r,
+                Outcome::RecoveryCodes(RecoveryCodes { codes, notices: Notices::default() }),
+                mail,
+            ))
+        }
+
+        Request::LoginBegin => login_begin(ctx, r),
+
+        Request::LoginSendEmailCode { challenge } => {
+            find_challenge(&r, challenge, now)?;
+            let addresses = r.email_addresses();
+            if addresses.is_empty() {
+                return Err(Error::NotEnrolled);
+            }
+            login::check_lockout(&r, now)?;
+            email_code::check_cooldown(&r.login_code, &cfg.email_code, now)?;
+            let masked = addresses.iter().map(|a| mask(a)).collect();
+            send_code(ctx, r, Purpose::Login, addresses, None, masked)
+        }
+
+        Request::LoginVerify { challenge, proof } => login_verify(ctx, r, challenge, proof),
+    }
+}
+
+/// Writes a pending code and asks the driver to send it to `to`, then arm it.
+fn send_code(
+    ctx: &Ctx<'_>,
+    mut r: UserRecord,
+    purpose: Purpose,
+    to: Vec<String>,
+    address: Option<String>,
+    shown: Vec<String>,
+) -> Result<Decision, Error> {
+    let core = ctx.core;
+    let cfg = &core.config.email_code;
+    let (entry, code) = email_code::issue(&core.keyring, core.rng.as_ref(), ctx.user, purpose, cfg, address, ctx.now)?;
+    let template = match purpose {
+        Purpose::Enroll => &core.config.templates.enroll_code,
+        Purpose::Login => &core.config.templates.login_code,
+    };
+    let minutes = (cfg.ttl_secs / 60).to_string();
+    let vars = ctx.vars(&[("code", code.as_str()), ("minutes", minutes.as_str())]);
+    let mail = to.iter().map(|a| template.render(a, &vars)).collect();
+    let sent = CodeSent {
+        sent_to: if shown.is_empty() { to } else { shown },
+        expires_at: entry.expires,
+        resend_after: ctx.now.saturating_add(cfg.resend_cooldown_secs),
+    };
+    let id = entry.id.clone();
+    match purpose {
+        Purpose::Enroll => r.enroll_code.pending = Some(entry),
+        Purpose::Login => r.login_code.pending = Some(entry),
+    }
+    Ok(Decision { mail, then: Then::SendCode { purpose, id }, ..ctx.put(r, Ok(Outcome::CodeSent(sent))) })
+}
+
+/// Arms a delivered code (a second write). Superseded meanwhile: `conflict`.
+pub(crate) fn decide_arm(
+    ctx: &Ctx<'_>,
+    record: Option<UserRecord>,
+    purpose: Purpose,
+    id: &str,
+) -> Result<Decision, Error> {
+    let mut r = record.ok_or(Error::Conflict)?;
+    let slot = match purpose {
+        Purpose::Enroll => &mut r.enroll_code,
+        Purpose::Login => &mut r.login_code,
+    };
+    if !email_code::arm(slot, id, ctx.now) {
+        return Err(Error::Conflict);
+    }
+    Ok(ctx.put(r, Ok(Outcome::Done(Notices::default()))))
+}
+
+/// Discards a code whose delivery failed, so it can never be armed.
+pub(crate) fn decide_discard(record: Option<UserRecord>, purpose: Purpose, id: &str) -> Decision {
+    let Some(mut r) = record else { return Decision::report(Outcome::Done(Notices::default())) };
+    let slot = match purpose {
+        Purpose::Enroll => &mut r.enroll_code,
+        Purpose::Login => &mut r.login_code,
+    };
+    if !slot.pending.as_ref().is_some_and(|c| c.id == id) {
+        return Decision::report(Outcome::Done(Notices::default()));
+    }
+    email_code::discard(slot, id);
+    // Not `ctx.put`: nothing else may change, so a failed send leaves the record as it was.
+    Decision {
+        change: Change::Put(Box::new(r)),
+        outcome: Ok(Outcome::Done(Notices::default())),
+        mail: Vec::new(),
+        then: Then::Report,
+        claim: None,
+    }
+}
+
+fn status(r: &UserRecord, now: u64) -> SecurityStatus {
+    SecurityStatus {
+        methods: r.methods.iter().map(method_info).collect(),
+        recovery_codes_left: r.recovery.len() as u32,
+        two_factor_required: policy::required(r),
+        compliant: policy::complies(r),
+        recommendations: policy::recommendations(r),
+        warnings: policy::warnings(r),
+        contact_email: r.contact_email.clone(),
+        pending: PendingEnrollments {
+            totp: r.pending_totp.as_ref().is_some_and(|p| p.expires > now),
+            email: r.enroll_code.armed.as_ref().filter(|c| c.expires > now && !c.used).and_then(|c| c.address.clone()),
+            webauthn: r.pending_webauthn.as_ref().is_some_and(|p| p.expires > now),
+        },
+        locked_until: r.locked_until.filter(|t| *t > now),
+    }
+}
+
+fn find_challenge<'r>(r: &'r UserRecord, id: &str, now: u64) -> Result<&'r Challenge, Error> {
+    let c = r.challenges.iter().find(|c| c.id == id).ok_or_else(|| Error::NotFound("sign-in challenge".into()))?;
+    if c.expires <= now {
+        return Err(Error::Expired);
+    }
+    Ok(c)
+}
+
+fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord) -> Result<Decision, Error> {
+    let core = ctx.core;
+    let mut methods: Vec<MethodKind> = Vec::new();
+    for m in &r.methods {
+        let k = m.data.kind();
+        let usable = !matches!(m.data, MethodData::Webauthn { flagged: true, .. });
+        if usable && !methods.contains(&k) {
+            methods.push(k);
+        }
+    }
+    if r.methods.is_empty() {
+        let enrollment_required = policy::required(&r);
+        return Ok(Decision::report(Outcome::Challenge(LoginChallenge {
+            challenge_id: None,
+            second_factor_required: false,
+            enrollment_required,
+            methods,
+            webauthn_options: None,
+            expires_at: None,
+        })));
+    }
+    if !r.recovery.is_empty() {
+        methods.push(MethodKind::Recovery);
+    }
+    let creds = r.usable_credentials();
+    let (webauthn_options, webauthn) = match (&core.rp, creds.is_empty()) {
+        (Some(rp), false) => {
+            let (json, state) = rp.authenticate_begin(&creds)?;
+            (Some(json), Some(state))
+        }
+        _ => (None, None),
+    };
+    let id = crate::crypto::random_token(core.rng.as_ref())?;
+    let expires_at = ctx.now.saturating_add(core.config.lifetimes.challenge_secs);
+    r.prune(ctx.now);
+    r.challenges.push(Challenge { id: id.clone(), expires: expires_at, webauthn });
+    while r.challenges.len() > MAX_CHALLENGES {
+        r.challenges.remove(0);
+    }
+    let outcome = Outcome::Challenge(LoginChallenge {
+        challenge_id: Some(id),
+        second_factor_required: true,
+        enrollment_required: false,
+        methods,
+        webauthn_options,
+        expires_at: Some(expires_at),
+    });
+    Ok(ctx.put(r, Ok(outcome)))
+}
+
+fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof) -> Result<Decision, Error> {
+    let core = ctx.core;
+    let cfg = &core.config;
+    let now = ctx.now;
+    let auth_state = find_challenge(&r, challenge, now)?.webauthn.clone();
+    if r.methods.is_empty() {
+        return Err(Error::NotEnrolled);
+    }
+
+    // Counts one failure and reports `error` once that is written.
+    let fail = |mut r: UserRecord, error: Error| {
+        login::record_failure(&mut r, &cfg.lockout, now);
+        Ok(ctx.put(r, Err(error)))
+    };
+
+    let (method_id, mut mail) = match proof {
+        Proof::Totp(code) => {
+            let i = r.totp_index().ok_or(Error::NotEnrolled)?;
+            let MethodData::Totp(seed) = &r.methods[i].data else { return Err(Error::NotEnrolled) };
+            let code = login::parse_digits(code, seed.digits)?;
+            login::check_lockout(&r, now)?;
+            let Some(step) = totp::check(&core.keyring, ctx.user, seed, &code, now, cfg.totp.skew)? else {
+                return fail(r, Error::InvalidCode);
+            };
+            if seed.last_step.is_some_and(|last| step <= last) {
+                return Err(Error::Replayed);
+            }
+            let m = &mut r.methods[i];
+            if let MethodData::Totp(seed) = &mut m.data {
+                seed.last_step = Some(step);
+            }
+            m.last_used = Some(now);
+            (Some(m.id.clone()), Vec::new())
+        }
+        Proof::Email(code) => {
+            if r.email_addresses().is_empty() {
+                return Err(Error::NotEnrolled);
+            }
+            let code = login::parse_digits(code, cfg.email_code.digits)?;
+            login::check_lockout(&r, now)?;
+            match email_code::verify(
+                &core.keyring,
+                &mut r.login_code,
+                ctx.user,
+                Purpose::Login,
+                &cfg.email_code,
+                &code,
+                now,
+            )? {
+                Verdict::Wrong => return fail(r, Error::InvalidCode),
+                Verdict::Accepted(_) => {}
+            }
+            let mut id = None;
+            for m in r.methods.iter_mut().filter(|m| matches!(m.data, MethodData::Email { .. })) {
+                m.last_used = Some(now);
+                id.get_or_insert_with(|| m.id.clone());
+            }
+            (id, Vec::new())
+        }
+        Proof::Recovery(code) => {
+            let code = recovery::normalize(code)?;
+            login::check_lockout(&r, now)?;
+            if !recovery::consume(&core.keyring, &mut r.recovery, ctx.user, &code) {
+                return fail(r, Error::InvalidCode);
+            }
+            let left = r.recovery.len().to_string();
+            (None, ctx.notices(&r, &cfg.templates.recovery_used, &[("left", left.as_str())]))
+        }
+        Proof::Webauthn(json) => {
+            let rp = core.rp.as_ref().ok_or_else(|| Error::invalid("webauthn is not configured"))?;
+            let state =
+                auth_state.ok_or_else(|| Error::WebauthnRejected("this challenge has no WebAuthn options".into()))?;
+            match rp.authenticate_finish(json, &state, &r.usable_credentials())? {
+                AssertionOutcome::CounterRegressed { credential_id } => {
+                    for m in &mut r.methods {
+                        if let MethodData::Webauthn { credential, flagged } = &mut m.data {
+                            if credential.id() == credential_id {
+                                *flagged = true;
+                            }
+                        }
+                    }
+                    return Ok(ctx.put(
+                        r,
+                        Err(Error::WebauthnRejected(
+                            "signature counter went backwards: the device is flagged as possibly cloned".into(),
+                        )),
+                    ));
+                }
+                AssertionOutcome::Verified { credential_id, updated, .. } => {
+                    let m = r
+                        .methods
+                        .iter_mut()
+                        .find(|m| matches!(&m.data, MethodData::Webauthn { credential, .. } if credential.id() == credential_id))
+                        .ok_or_else(|| Error::WebauthnRejected("unknown credential".into()))?;
+                    m.data = MethodData::Webauthn { credential: Box::new(updated), flagged: false };
+                    m.last_used = Some(now);
+                    (Some(m.id.clone()), Vec::new())
+                }
+            }
+        }
+    };
+    login::record_success(&mut r);
+    r.challenges.retain(|c| c.id != challenge);
+    let step_up = ctx.step_up(&mut r)?;
+    let recovery_codes_left = matches!(proof, Proof::Recovery(_)).then_some(r.recovery.len() as u32);
+    let outcome = Outcome::LoginSuccess(LoginSuccess {
+        method: proof.kind(),
+        method_id,
+        step_up,
+        recovery_codes_left,
+        notices: Notices::default(),
+    });
+    let notices = std::mem::take(&mut mail);
+    Ok(ctx.put_with_notices(r, outcome, notices))
+}
+
+/// Decides an admin operation.
+pub(crate) fn decide_admin(
+    ctx: &Ctx<'_>,
+    record: Option<UserRecord>,
+    request: &AdminRequest,
+) -> Result<Decision, Error> {
+    let core = ctx.core;
+    match request {
+        AdminRequest::TotpImport { secret, algorithm, digits, period } => {
+            if !(6..=8).contains(digits) {
+                return Err(Error::invalid("digits: 6 to 8"));
+            }
+            if !(1..=300).contains(period) {
+                return Err(Error::invalid("period: 1 to 300 seconds"));
+            }
+            let bytes = totp::decode_base32(secret)?;
+            let seed =
+                totp::seal_seed(&core.keyring, core.rng.as_ref(), ctx.user, &bytes, *algorithm, *digits, *period)?;
+            let mut r = record.unwrap_or_else(UserRecord::new);
+            r.methods.retain(|m| !matches!(m.data, MethodData::Totp(_)));
+            r.pending_totp = None;
+            let mut d = add_method(ctx, r, "totp", "Authenticator app".into(), MethodData::Totp(seed))?;
+            // An import is an administrator's act, not a sign-in: it yields no step-up token.
+            if let Ok(Outcome::MethodAdded(m)) = &mut d.outcome {
+                m.step_up = None;
+            }
+            if let Change::Put(r) = &mut d.change {
+                r.step_up.clear();
+            }
+            Ok(d)
+        }
+        AdminRequest::DeleteUser => match record {
+            Some(_) => Ok(Decision { change: Change::Delete, ..Decision::report(Outcome::Done(Notices::default())) }),
+            None => Err(Error::NotFound("user".into())),
+        },
+    }
+}

@@ -1,0 +1,416 @@
+//! The driver as a sans-IO state machine: an [`Operation`] asks for one [`Action`] at a time
+//! (load a record, compare-and-swap write, delete, send a message) and is fed each result.
+//!
+//! The synchronous [`super::Engine`] performs the actions with a `Store` and a `Mailer`; an
+//! asynchronous host performs the same actions with awaits. Either way the retry loop, the
+//! WebAuthn credential claim, the pending-send-arm sequence of one-time codes and the notice
+//! reporting live here, once.
+//!
+//! ```text
+//! Load ─▶ decide ─▶ [Write claim] ─▶ Write/Delete record ─┬─▶ Done
+//!   ▲                                      │ conflict     ├─▶ Send notices ─▶ Done
+//!   └──────────────────────────────────────┘              └─▶ Send code ─▶ Load ─▶ arm (or discard) ─▶ Write ─▶ Done
+//! ```
+//! No outcome is reported before the write that records it has committed.
+
+use super::Core;
+use super::decide::{self, Change, Ctx, Decision, Then};
+use super::types::{AdminRequest, Notices, Outcome, Request};
+use crate::Error;
+use crate::email_code::Purpose;
+use crate::mail::Message;
+use crate::record::{UserRecord, credential_key, user_key, validate_user};
+use crate::store::{StoreError, Version, Versioned};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// What the host must do next for an [`Operation`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `Store::get(key)`; feed [`Feedback::Loaded`].
+    Load {
+        /// The key to read.
+        key: String,
+    },
+    /// `Store::put(key, bytes, expected)`; feed [`Feedback::Written`].
+    Write {
+        /// The key to write.
+        key: String,
+        /// The new value.
+        bytes: Vec<u8>,
+        /// The version it must still have (`None`: insert only).
+        expected: Option<Version>,
+    },
+    /// `Store::delete(key, expected)`; feed [`Feedback::Deleted`].
+    Delete {
+        /// The key to delete.
+        key: String,
+        /// The version it must still have.
+        expected: Version,
+    },
+    /// `Mailer::send(message)`; feed [`Feedback::Sent`].
+    Send {
+        /// The message to deliver.
+        message: Message,
+    },
+    /// Finished: take the result with [`Operation::finish`].
+    Done,
+}
+
+/// The result of the last [`Action`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Feedback {
+    /// Result of [`Action::Load`].
+    Loaded(Result<Option<Versioned>, StoreError>),
+    /// Result of [`Action::Write`].
+    Written(Result<Version, StoreError>),
+    /// Result of [`Action::Delete`].
+    Deleted(Result<(), StoreError>),
+    /// Result of [`Action::Send`].
+    Sent(Result<(), String>),
+}
+
+#[derive(Debug)]
+enum Job {
+    User(Request),
+    Admin(AdminRequest),
+    Arm { purpose: Purpose, id: String },
+    Discard { purpose: Purpose, id: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    LoadRecord,
+    WriteClaim,
+    CheckClaim,
+    WriteRecord,
+    ReleaseClaim,
+    Sending,
+    Done,
+}
+
+/// One canonical operation in progress (see the module documentation).
+pub struct Operation {
+    core: Arc<Core>,
+    user: String,
+    now: u64,
+    job: Job,
+    stage: Stage,
+    action: Action,
+    conflicts: u32,
+    version: Option<Version>,
+    decision: Option<Decision>,
+    claim: Option<(String, Option<Version>)>,
+    result: Option<Result<Outcome, Error>>,
+    outbox: VecDeque<Message>,
+    notices: Notices,
+    then: Then,
+}
+
+impl std::fmt::Debug for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Operation {{ job: {:?}, stage: {:?} }}", self.job, self.stage)
+    }
+}
+
+impl Operation {
+    /// Starts a user-facing operation for `user` at Unix time `now`.
+    pub fn new(core: Arc<Core>, user: &str, request: Request, now: u64) -> Operation {
+        Operation::start(core, user, Job::User(request), now)
+    }
+
+    /// Starts an admin operation; reachable only through [`super::Admin`] or a host that holds
+    /// the admin capability.
+    pub fn admin(core: Arc<Core>, user: &str, request: AdminRequest, now: u64) -> Operation {
+        Operation::start(core, user, Job::Admin(request), now)
+    }
+
+    fn start(core: Arc<Core>, user: &str, job: Job, now: u64) -> Operation {
+        let mut op = Operation {
+            core,
+            user: user.to_string(),
+            now,
+            job,
+            stage: Stage::LoadRecord,
+            action: Action::Load { key: user_key(user) },
+            conflicts: 0,
+            version: None,
+            decision: None,
+            claim: None,
+            result: None,
+            outbox: VecDeque::new(),
+            notices: Notices::default(),
+            then: Then::Report,
+        };
+        if let Err(e) = validate_user(user) {
+            op.finish_with(Err(e));
+        }
+        op
+    }
+
+    /// The action the host must perform next.
+    pub fn action(&self) -> &Action {
+        &self.action
+    }
+
+    /// The outcome, once [`Operation::action`] is [`Action::Done`]; before that, `internal`.
+    pub fn finish(self) -> Result<Outcome, Error> {
+        self.result.unwrap_or_else(|| Err(Error::Internal("operation not finished".into())))
+    }
+
+    /// Feeds the result of the current action and moves to the next one.
+    pub fn feed(&mut self, feedback: Feedback) {
+        match (self.stage, feedback) {
+            (Stage::LoadRecord, Feedback::Loaded(r)) => self.on_record(r),
+            (Stage::WriteClaim, Feedback::Written(r)) => self.on_claim_written(r),
+            (Stage::CheckClaim, Feedback::Loaded(r)) => self.on_claim_checked(r),
+            (Stage::WriteRecord, Feedback::Written(r)) => self.on_record_written(r.map(Some)),
+            (Stage::WriteRecord, Feedback::Deleted(r)) => self.on_record_written(r.map(|()| None)),
+            (Stage::ReleaseClaim, Feedback::Deleted(_)) => {
+                // Best effort: the claim names a credential that is not registered; a leftover one
+                // only blocks that id, which an authenticator never reuses.
+                self.claim = None;
+                let result = self.result.take().unwrap_or(Err(Error::Conflict));
+                self.finish_with(result);
+            }
+            (Stage::Sending, Feedback::Sent(r)) => self.on_sent(r),
+            (Stage::Done, _) => {}
+            (stage, _) => {
+                self.claim = None;
+                self.finish_with(Err(Error::Internal(format!(
+                    "feedback does not match the pending action ({stage:?})"
+                ))));
+            }
+        }
+    }
+
+    fn finish_with(&mut self, result: Result<Outcome, Error>) {
+        self.result = Some(result);
+        self.stage = Stage::Done;
+        self.action = Action::Done;
+    }
+
+    /// Ends with `error`, releasing a credential claim first if one is held. A code that was
+    /// sent but cannot be armed is discarded instead, so a failed operation leaves the record
+    /// as it was; a failed discard still reports the first error.
+    fn fail(&mut self, error: Error) {
+        match &self.job {
+            Job::Arm { purpose, id } => {
+                self.job = Job::Discard { purpose: *purpose, id: id.clone() };
+                self.result = Some(Err(error));
+                self.conflicts = 0;
+                return self.load_record();
+            }
+            Job::Discard { .. } => {
+                let first = self.result.take().unwrap_or(Err(error));
+                return self.finish_with(first);
+            }
+            _ => {}
+        }
+        match self.claim.take() {
+            Some((key, Some(version))) => {
+                self.result = Some(Err(error));
+                self.stage = Stage::ReleaseClaim;
+                self.action = Action::Delete { key, expected: version };
+            }
+            _ => self.finish_with(Err(error)),
+        }
+    }
+
+    fn load_record(&mut self) {
+        self.stage = Stage::LoadRecord;
+        self.action = Action::Load { key: user_key(&self.user) };
+    }
+
+    fn on_record(&mut self, loaded: Result<Option<Versioned>, StoreError>) {
+        let loaded = match loaded {
+            Ok(v) => v,
+            Err(e) => return self.fail(storage(e)),
+        };
+        self.version = loaded.as_ref().map(|v| v.version);
+        let record = match loaded.map(|v| UserRecord::from_bytes(&v.bytes)).transpose() {
+            Ok(r) => r,
+            Err(e) => return self.fail(e),
+        };
+        let ctx = Ctx { core: &self.core, user: &self.user, now: self.now };
+        let decision = match &self.job {
+            Job::User(request) => decide::decide(&ctx, record, request),
+            Job::Admin(request) => decide::decide_admin(&ctx, record, request),
+            Job::Arm { purpose, id } => decide::decide_arm(&ctx, record, *purpose, id),
+            Job::Discard { purpose, id } => Ok(decide::decide_discard(record, *purpose, id)),
+        };
+        let decision = match decision {
+            Ok(d) => d,
+            Err(e) => return self.fail(e),
+        };
+        let wanted_claim = decision.claim.as_deref().map(credential_key);
+        if let Some((held, _)) = &self.claim {
+            if wanted_claim.as_ref() != Some(held) {
+                return self.fail(Error::Conflict);
+            }
+        }
+        let needs_claim = wanted_claim.is_some() && self.claim.is_none() && matches!(decision.change, Change::Put(_));
+        self.decision = Some(decision);
+        if let (true, Some(key)) = (needs_claim, wanted_claim) {
+            self.stage = Stage::WriteClaim;
+            self.action = Action::Write { key: key.clone(), bytes: self.user.as_bytes().to_vec(), expected: None };
+            self.claim = Some((key, None));
+            return;
+        }
+        self.write_record();
+    }
+
+    fn write_record(&mut self) {
+        let Some(decision) = self.decision.as_ref() else { return self.fail(Error::Internal("no decision".into())) };
+        let key = user_key(&self.user);
+        match (&decision.change, self.version) {
+            (Change::Keep, _) | (Change::Delete, None) => self.committed(),
+            (Change::Put(record), expected) => match record.to_bytes() {
+                Ok(bytes) => {
+                    self.stage = Stage::WriteRecord;
+                    self.action = Action::Write { key, bytes, expected };
+                }
+                Err(e) => self.fail(e),
+            },
+            (Change::Delete, Some(expected)) => {
+                self.stage = Stage::WriteRecord;
+                self.action = Action::Delete { key, expected };
+            }
+        }
+    }
+
+    fn on_claim_written(&mut self, written: Result<Version, StoreError>) {
+        match written {
+            Ok(version) => {
+                if let Some((_, v)) = &mut self.claim {
+                    *v = Some(version);
+                }
+                self.write_record();
+            }
+            Err(StoreError::Conflict) => {
+                let Some((key, _)) = self.claim.clone() else { return self.fail(Error::Internal("no claim".into())) };
+                self.stage = Stage::CheckClaim;
+                self.action = Action::Load { key };
+            }
+            Err(e) => {
+                self.claim = None;
+                self.fail(storage(e));
+            }
+        }
+    }
+
+    fn on_claim_checked(&mut self, loaded: Result<Option<Versioned>, StoreError>) {
+        match loaded {
+            // Ours already: a retry after the record write conflicted.
+            Ok(Some(v)) if v.bytes == self.user.as_bytes() => {
+                if let Some((_, held)) = &mut self.claim {
+                    *held = Some(v.version);
+                }
+                self.write_record();
+            }
+            Ok(Some(_)) => {
+                self.claim = None;
+                self.fail(Error::WebauthnRejected("this credential is already registered to another account".into()));
+            }
+            Ok(None) => self.retry_or(Error::Conflict, |op| {
+                op.claim = None;
+                op.load_record();
+            }),
+            Err(e) => {
+                self.claim = None;
+                self.fail(storage(e));
+            }
+        }
+    }
+
+    fn retry_or(&mut self, error: Error, retry: impl FnOnce(&mut Operation)) {
+        self.conflicts += 1;
+        if self.conflicts > self.core.config.conflict_retries {
+            self.fail(error);
+        } else {
+            retry(self);
+        }
+    }
+
+    fn on_record_written(&mut self, written: Result<Option<Version>, StoreError>) {
+        match written {
+            Ok(_) => self.committed(),
+            Err(StoreError::Conflict) => self.retry_or(Error::Conflict, Operation::load_record),
+            Err(e) => self.fail(storage(e)),
+        }
+    }
+
+    /// The decision is durable: report it, or deliver its mail first.
+    fn committed(&mut self) {
+        self.claim = None;
+        let Some(decision) = self.decision.take() else { return self.fail(Error::Internal("no decision".into())) };
+        match &self.job {
+            Job::Arm { .. } => {
+                let result = self.result.take().unwrap_or(Err(Error::Internal("no outcome to arm".into())));
+                return self.finish_with(result);
+            }
+            Job::Discard { .. } => {
+                let result = self.result.take().unwrap_or(Err(Error::Mail("delivery failed".into())));
+                return self.finish_with(result);
+            }
+            _ => {}
+        }
+        let outcome = match decision.outcome {
+            Ok(o) => o,
+            Err(e) => return self.finish_with(Err(e)),
+        };
+        if decision.then == Then::Report || decision.mail.is_empty() {
+            return self.finish_with(Ok(outcome));
+        }
+        self.result = Some(Ok(outcome));
+        self.then = decision.then;
+        self.outbox = decision.mail.into();
+        self.send_next();
+    }
+
+    fn send_next(&mut self) {
+        if let Some(message) = self.outbox.pop_front() {
+            self.stage = Stage::Sending;
+            self.action = Action::Send { message };
+            return;
+        }
+        let notices = std::mem::take(&mut self.notices);
+        match std::mem::replace(&mut self.then, Then::Report) {
+            Then::SendCode { purpose, id } => {
+                self.conflicts = 0;
+                if notices.sent > 0 {
+                    self.job = Job::Arm { purpose, id };
+                } else {
+                    self.job = Job::Discard { purpose, id };
+                    self.result = Some(Err(Error::Mail(notices.failed.join("; "))));
+                }
+                self.load_record();
+            }
+            _ => {
+                let mut result = self.result.take().unwrap_or(Err(Error::Internal("no outcome".into())));
+                if let Ok(outcome) = &mut result {
+                    if let Some(n) = outcome.notices_mut() {
+                        *n = notices;
+                    }
+                }
+                self.finish_with(result);
+            }
+        }
+    }
+
+    fn on_sent(&mut self, sent: Result<(), String>) {
+        match (sent, &self.action) {
+            (Ok(()), _) => self.notices.sent += 1,
+            (Err(reason), Action::Send { message }) => self.notices.failed.push(format!("{}: {reason}", message.to)),
+            (Err(reason), _) => self.notices.failed.push(reason),
+        }
+        self.send_next();
+    }
+}
+
+fn storage(e: StoreError) -> Error {
+    match e {
+        StoreError::Conflict => Error::Conflict,
+        StoreError::Failed(m) => Error::Storage(m),
+    }
+}

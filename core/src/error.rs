@@ -1,0 +1,204 @@
+//! The one error type of twofa.
+//!
+//! Every variant has a stable numeric [`Error::code`] and a snake_case [`Error::name`] that every
+//! surface (C, WIT, Python, Node) exposes unchanged. Codes are never reused: a retired variant
+//! leaves its number behind as a comment.
+//!
+//! Messages never contain a secret, a code, an otpauth URI or a key.
+
+use std::fmt;
+
+/// Everything that can go wrong in a twofa operation.
+#[non_exhaustive]
+#[derive(Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The caller passed something malformed: an empty user id, a code of the wrong shape, an
+    /// invalid address, a bad configuration. The message says which input and why.
+    InvalidInput(String),
+    /// A well-formed code that does not match. Counted in the user's attempt budget.
+    InvalidCode,
+    /// The code, challenge, enrolment or token has expired: start again.
+    Expired,
+    /// The code was already used (or belongs to a TOTP step at or below the last accepted one).
+    Replayed,
+    /// Too soon: a new code can be sent only after a cooldown.
+    RateLimited {
+        /// Seconds until the action is allowed again.
+        retry_after: u64,
+    },
+    /// Too many failed attempts: the user cannot try a code until the lockout ends.
+    LockedOut {
+        /// Seconds until attempts are accepted again.
+        retry_after: u64,
+    },
+    /// The user has no such method, pending enrolment or code.
+    NotEnrolled,
+    /// The operation changes the user's second factors and needs a valid step-up token.
+    StepUpRequired,
+    /// The policy forbids it (e.g. removing the last method of a user who must have 2FA).
+    PolicyViolation(String),
+    /// The named thing (challenge, method, user) does not exist.
+    NotFound(String),
+    /// The browser's WebAuthn response failed a check of the ceremony.
+    WebauthnRejected(String),
+    /// The host's store failed (or returned a record that cannot be read).
+    Storage(String),
+    /// Concurrent writers kept winning: nothing was decided; the caller may retry.
+    Conflict,
+    /// Mail delivery failed for a message the operation depends on (a one-time code).
+    Mail(String),
+    /// The stored record was written by a newer twofa: it is refused, never rewritten.
+    UnsupportedSchema,
+    /// A panic was caught at a surface boundary; nothing was written by the failed call.
+    Panic,
+    /// A bug or an impossible state inside twofa.
+    Internal(String),
+}
+
+impl Error {
+    /// The stable numeric code of this error (0 is reserved for success on every surface).
+    pub fn code(&self) -> u32 {
+        match self {
+            Error::InvalidInput(_) => 1,
+            Error::InvalidCode => 2,
+            Error::Expired => 3,
+            Error::Replayed => 4,
+            Error::RateLimited { .. } => 5,
+            Error::LockedOut { .. } => 6,
+            Error::NotEnrolled => 7,
+            Error::StepUpRequired => 8,
+            Error::PolicyViolation(_) => 9,
+            Error::NotFound(_) => 10,
+            Error::WebauthnRejected(_) => 11,
+            Error::Storage(_) => 12,
+            Error::Conflict => 13,
+            Error::Mail(_) => 14,
+            Error::UnsupportedSchema => 15,
+            Error::Panic => 16,
+            Error::Internal(_) => 17,
+        }
+    }
+
+    /// The stable snake_case name of this error.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Error::InvalidInput(_) => "invalid_input",
+            Error::InvalidCode => "invalid_code",
+            Error::Expired => "expired",
+            Error::Replayed => "replayed",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::LockedOut { .. } => "locked_out",
+            Error::NotEnrolled => "not_enrolled",
+            Error::StepUpRequired => "step_up_required",
+            Error::PolicyViolation(_) => "policy_violation",
+            Error::NotFound(_) => "not_found",
+            Error::WebauthnRejected(_) => "webauthn_rejected",
+            Error::Storage(_) => "storage",
+            Error::Conflict => "conflict",
+            Error::Mail(_) => "mail",
+            Error::UnsupportedSchema => "unsupported_schema",
+            Error::Panic => "panic",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds to wait before retrying, for `rate_limited` and `locked_out`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Error::RateLimited { retry_after } | Error::LockedOut { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// Every error name with its code, in code order (for surfaces that generate their tables).
+    pub const ALL: [(u32, &'static str); 17] = [
+        (1, "invalid_input"),
+        (2, "invalid_code"),
+        (3, "expired"),
+        (4, "replayed"),
+        (5, "rate_limited"),
+        (6, "locked_out"),
+        (7, "not_enrolled"),
+        (8, "step_up_required"),
+        (9, "policy_violation"),
+        (10, "not_found"),
+        (11, "webauthn_rejected"),
+        (12, "storage"),
+        (13, "conflict"),
+        (14, "mail"),
+        (15, "unsupported_schema"),
+        (16, "panic"),
+        (17, "internal"),
+    ];
+
+    pub(crate) fn invalid(what: impl Into<String>) -> Self {
+        Error::InvalidInput(what.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidInput(m) => write!(f, "invalid input: {m}"),
+            Error::InvalidCode => f.write_str("the code is not valid"),
+            Error::Expired => f.write_str("expired: start again"),
+            Error::Replayed => f.write_str("this code was already used"),
+            Error::RateLimited { retry_after } => {
+                write!(f, "too soon: retry in {retry_after} s")
+            }
+            Error::LockedOut { retry_after } => {
+                write!(f, "too many failed attempts: retry in {retry_after} s")
+            }
+            Error::NotEnrolled => f.write_str("no such method or pending enrolment"),
+            Error::StepUpRequired => f.write_str("a valid step-up token is required"),
+            Error::PolicyViolation(m) => write!(f, "refused by policy: {m}"),
+            Error::NotFound(m) => write!(f, "not found: {m}"),
+            Error::WebauthnRejected(m) => write!(f, "WebAuthn response rejected: {m}"),
+            Error::Storage(m) => write!(f, "storage failed: {m}"),
+            Error::Conflict => f.write_str("concurrent updates kept conflicting: retry"),
+            Error::Mail(m) => write!(f, "mail delivery failed: {m}"),
+            Error::UnsupportedSchema => f.write_str("the stored record comes from a newer twofa version"),
+            Error::Panic => f.write_str("internal panic caught at the boundary"),
+            Error::Internal(m) => write!(f, "internal error: {m}"),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error({} {}: {self})", self.code(), self.name())
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_matches_variants() {
+        let samples = [
+            Error::InvalidInput(String::new()),
+            Error::InvalidCode,
+            Error::Expired,
+            Error::Replayed,
+            Error::RateLimited { retry_after: 1 },
+            Error::LockedOut { retry_after: 1 },
+            Error::NotEnrolled,
+            Error::StepUpRequired,
+            Error::PolicyViolation(String::new()),
+            Error::NotFound(String::new()),
+            Error::WebauthnRejected(String::new()),
+            Error::Storage(String::new()),
+            Error::Conflict,
+            Error::Mail(String::new()),
+            Error::UnsupportedSchema,
+            Error::Panic,
+            Error::Internal(String::new()),
+        ];
+        for (e, (code, name)) in samples.iter().zip(Error::ALL) {
+            assert_eq!((e.code(), e.name()), (code, name));
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! twofa-core: two-factor authentication as sans-IO decisions over one record per user.
+//!
+//! - [`Engine`]: every canonical operation, performed against a [`Store`](store::Store), a
+//!   [`Mailer`](mail::Mailer) and a [`Clock`].
+//! - [`Operation`]: the same operations as a state machine for hosts that do their own
+//!   (asynchronous) I/O: ask for the next [`Action`], perform it, [`feed`](Operation::feed) the result.
+//! - [`Admin`]: the admin capability (TOTP import, user deletion), kept apart from user calls.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented)
+)]
+#![deny(missing_docs)]
+
+pub mod config;
+mod crypto;
+mod email_code;
+pub mod engine;
+pub mod error;
+mod login;
+pub mod mail;
+pub mod policy;
+mod record;
+mod recovery;
+pub mod store;
+mod totp;
+pub mod webauthn;
+
+pub use config::{Config, TotpAlgorithm};
+pub use engine::*;
+pub use error::Error;
+pub use login::StepUpToken;
+pub use mail::{Mailer, Message};
+pub use policy::{MethodKind, Recommendation, Warning};

@@ -1,0 +1,132 @@
+//! Policy: when 2FA is required, whether a user complies, what may be removed, what to recommend.
+//!
+//! 2FA is required once the account has created orders (`mark_order_created`). Only confirmed
+//! methods count; recovery codes never do.
+
+use crate::record::{MethodData, UserRecord};
+use serde::{Deserialize, Serialize};
+
+/// The kinds of second factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    /// An authenticator app (TOTP).
+    Totp,
+    /// A code sent by email.
+    Email,
+    /// A WebAuthn device (security key, platform authenticator, passkey).
+    Webauthn,
+    /// A recovery code (a fallback, not a method for policy).
+    Recovery,
+}
+
+impl MethodKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodKind::Totp => "totp",
+            MethodKind::Email => "email",
+            MethodKind::Webauthn => "webauthn",
+            MethodKind::Recovery => "recovery",
+        }
+    }
+
+    /// How the method is called in mail.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            MethodKind::Totp => "authenticator app",
+            MethodKind::Email => "email verification",
+            MethodKind::Webauthn => "security device",
+            MethodKind::Recovery => "recovery code",
+        }
+    }
+}
+
+impl MethodData {
+    /// The kind of this method.
+    pub(crate) fn kind(&self) -> MethodKind {
+        match self {
+            MethodData::Totp(_) => MethodKind::Totp,
+            MethodData::Email { .. } => MethodKind::Email,
+            MethodData::Webauthn { .. } => MethodKind::Webauthn,
+        }
+    }
+}
+
+/// Advice shown in the Security tab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recommendation {
+    /// 2FA is required and the user has no method: set one up now.
+    EnableTwoFactor,
+    /// Only one method: add a second so losing one does not lock the user out.
+    AddSecondMethod,
+    /// Only WebAuthn devices, which work only where they were registered: add another kind.
+    AddNonWebauthnMethod,
+    /// Only email codes: add a stronger method (authenticator app or WebAuthn).
+    AddStrongerMethod,
+    /// Methods but no recovery codes left: generate a set.
+    GenerateRecoveryCodes,
+}
+
+/// Problems the user should fix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Warning {
+    /// No contact address and no email method: security notices cannot be delivered.
+    NoNoticeAddress,
+    /// A WebAuthn device was flagged after a counter regression (possible clone).
+    DeviceFlagged,
+}
+
+/// Whether the user must have 2FA.
+pub(crate) fn required(record: &UserRecord) -> bool {
+    record.orders_created_at.is_some()
+}
+
+/// Whether the user meets the policy.
+pub(crate) fn complies(record: &UserRecord) -> bool {
+    !required(record) || !record.methods.is_empty()
+}
+
+/// Whether removing one method would leave a user who must have 2FA with none.
+pub(crate) fn may_remove(record: &UserRecord) -> bool {
+    !required(record) || record.methods.len() > 1
+}
+
+/// What to recommend, most important first.
+pub(crate) fn recommendations(record: &UserRecord) -> Vec<Recommendation> {
+    let kinds: Vec<MethodKind> = record.methods.iter().map(|m| m.data.kind()).collect();
+    let mut out = Vec::new();
+    if kinds.is_empty() {
+        if required(record) {
+            out.push(Recommendation::EnableTwoFactor);
+        }
+        return out;
+    }
+    if kinds.len() == 1 {
+        out.push(Recommendation::AddSecondMethod);
+    }
+    if kinds.iter().all(|k| *k == MethodKind::Webauthn) {
+        out.push(Recommendation::AddNonWebauthnMethod);
+    }
+    if kinds.iter().all(|k| *k == MethodKind::Email) {
+        out.push(Recommendation::AddStrongerMethod);
+    }
+    if record.recovery.is_empty() {
+        out.push(Recommendation::GenerateRecoveryCodes);
+    }
+    out
+}
+
+/// What is wrong.
+pub(crate) fn warnings(record: &UserRecord) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if record.notice_addresses().is_empty() {
+        out.push(Warning::NoNoticeAddress);
+    }
+    if record.methods.iter().any(|m| matches!(m.data, MethodData::Webauthn { flagged: true, .. })) {
+        out.push(Warning::DeviceFlagged);
+    }
+    out
+}

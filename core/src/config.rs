@@ -256,10 +256,10 @@ impl Config {
             crate::crypto::decode_master_secret(&key.secret)
                 .map_err(|why| Error::invalid(format!("config.keys[{i}].secret: {why}")))?;
         }
-        if let Some(active) = &self.active_key {
-            if !self.keys.iter().any(|k| &k.id == active) {
-                return bad("active_key", "names no key in config.keys");
-            }
+        if let Some(active) = &self.active_key
+            && !self.keys.iter().any(|k| &k.id == active)
+        {
+            return bad("active_key", "names no key in config.keys");
         }
         let t = &self.totp;
         if !(t.digits == 6 || t.digits == 8) {

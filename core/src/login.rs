@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn lockout_grows_and_caps() {
         let cfg = LockoutConfig { threshold: 3, base_delay_secs: 10, max_delay_secs: 25 };
-        let mut r = UserRecord::new();
+        let mut r = UserRecord::default();
         record_failure(&mut r, &cfg, 100);
         record_failure(&mut r, &cfg, 100);
         assert!(check_lockout(&r, 100).is_ok());

@@ -33,7 +33,7 @@ pub(crate) fn validate_user(user: &str) -> Result<(), Error> {
 }
 
 /// One user's second factors and their short-lived state.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct UserRecord {
     pub schema: u32,
     /// Confirmed methods, in the order they were added.
@@ -178,12 +178,30 @@ pub(crate) struct StepUpEntry {
     pub expires: u64,
 }
 
-impl UserRecord {
-    /// A new, empty record.
-    pub(crate) fn new() -> UserRecord {
-        UserRecord { schema: SCHEMA, ..UserRecord::default() }
+impl Default for UserRecord {
+    /// A new, empty record of the current schema.
+    fn default() -> UserRecord {
+        UserRecord {
+            schema: SCHEMA,
+            methods: Vec::new(),
+            pending_totp: None,
+            pending_webauthn: None,
+            enroll_code: CodeSlot::default(),
+            login_code: CodeSlot::default(),
+            challenges: Vec::new(),
+            step_up: Vec::new(),
+            recovery: Vec::new(),
+            failures: 0,
+            locked_until: None,
+            orders_created_at: None,
+            contact_email: None,
+            webauthn_user_handle: None,
+            next_id: 0,
+        }
     }
+}
 
+impl UserRecord {
     /// Reads stored bytes, refusing newer schemas.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<UserRecord, Error> {
         #[derive(Deserialize)]

@@ -154,7 +154,7 @@ fn add_method(
 
 /// Decides a user-facing operation. `record` is `None` when the user has no record yet.
 pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Request) -> Result<Decision, Error> {
-    let mut r = record.unwrap_or_else(UserRecord::new);
+    let mut r = record.unwrap_or_default();
     let core = ctx.core;
     let cfg = &core.config;
     let now = ctx.now;
@@ -417,7 +417,7 @@ pub(crate) fn decide_discard(record: Option<UserRecord>, purpose: Purpose, id: &
         Purpose::Enroll => &mut r.enroll_code,
         Purpose::Login => &mut r.login_code,
     };
-    if !slot.pending.as_ref().is_some_and(|c| c.id == id) {
+    if slot.pending.as_ref().is_none_or(|c| c.id != id) {
         return Decision::report(Outcome::Done(Notices::default()));
     }
     email_code::discard(slot, id);
@@ -582,10 +582,10 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
             match rp.authenticate_finish(json, &state, &r.usable_credentials())? {
                 AssertionOutcome::CounterRegressed { credential_id } => {
                     for m in &mut r.methods {
-                        if let MethodData::Webauthn { credential, flagged } = &mut m.data {
-                            if credential.id() == credential_id {
-                                *flagged = true;
-                            }
+                        if let MethodData::Webauthn { credential, flagged } = &mut m.data
+                            && credential.id() == credential_id
+                        {
+                            *flagged = true;
                         }
                     }
                     return Ok(ctx.put(
@@ -641,7 +641,7 @@ pub(crate) fn decide_admin(
             let bytes = totp::decode_base32(secret)?;
             let seed =
                 totp::seal_seed(&core.keyring, core.rng.as_ref(), ctx.user, &bytes, *algorithm, *digits, *period)?;
-            let mut r = record.unwrap_or_else(UserRecord::new);
+            let mut r = record.unwrap_or_default();
             r.methods.retain(|m| !matches!(m.data, MethodData::Totp(_)));
             r.pending_totp = None;
             let mut d = add_method(ctx, r, "totp", "Authenticator app".into(), MethodData::Totp(seed))?;

@@ -244,10 +244,10 @@ impl Operation {
             Err(e) => return self.fail(e),
         };
         let wanted_claim = decision.claim.as_deref().map(credential_key);
-        if let Some((held, _)) = &self.claim {
-            if wanted_claim.as_ref() != Some(held) {
-                return self.fail(Error::Conflict);
-            }
+        if let Some((held, _)) = &self.claim
+            && wanted_claim.as_ref() != Some(held)
+        {
+            return self.fail(Error::Conflict);
         }
         let needs_claim = wanted_claim.is_some() && self.claim.is_none() && matches!(decision.change, Change::Put(_));
         self.decision = Some(decision);
@@ -388,10 +388,8 @@ impl Operation {
             }
             _ => {
                 let mut result = self.result.take().unwrap_or(Err(Error::Internal("no outcome".into())));
-                if let Ok(outcome) = &mut result {
-                    if let Some(n) = outcome.notices_mut() {
-                        *n = notices;
-                    }
+                if let Some(n) = result.as_mut().ok().and_then(Outcome::notices_mut) {
+                    *n = notices;
                 }
                 self.finish_with(result);
             }

@@ -1,0 +1,45 @@
+# twofa: the developer commands. CI runs `make test` through .ci/run.
+#
+#   make test     every check and test suite; installs what is missing first
+#   make demo     the quickstart walk-through (core/examples/quickstart.rs)
+#   make fmt      format all Rust code
+#   make clippy   lint all Rust code, warnings as errors
+#
+# Needs rustup/cargo and a C compiler (ring and the bundled SQLite compile C).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.PHONY: help test demo fmt clippy toolchain
+
+# $(call suite,NAME,COMMAND) runs COMMAND and prints "== NAME: N s" (or "FAILED after N s" and
+# stops make: every suite is one recipe line, so the first failure ends the run).
+suite = start=$$SECONDS; \
+	if $(2); then echo "== $(1): $$((SECONDS - start)) s"; \
+	else status=$$?; echo "== $(1): FAILED after $$((SECONDS - start)) s"; exit $$status; fi
+
+help:
+	@sed -n 's/^#   make/make/p' $(firstword $(MAKEFILE_LIST))
+
+test: toolchain
+	@$(call suite,fmt,cargo fmt --all -- --check)
+	@$(call suite,clippy,cargo clippy --workspace --all-targets -- -D warnings)
+	@$(call suite,test,cargo test --workspace)
+	@$(call suite,core-without-sqlite,cargo build -p twofa-core --no-default-features)
+
+demo:
+	cargo run --example quickstart -p twofa-core
+
+fmt:
+	cargo fmt --all
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Installs what the suites need when it is missing. Today: rustfmt and clippy.
+toolchain:
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
+	@command -v "$${CC:-cc}" >/dev/null || { echo "no C compiler ($${CC:-cc}): install one (e.g. build-essential)"; exit 1; }
+	@if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then \
+		rustup component add rustfmt clippy; \
+	fi

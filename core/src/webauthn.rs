@@ -69,6 +69,20 @@ pub struct WebauthnConfig {
     pub timeout_secs: u64,
 }
 
+impl WebauthnConfig {
+    /// Settings for `rp_id` and its allowed `origins`, with the default user-verification
+    /// policy (preferred) and timeout (300 s).
+    pub fn new(rp_id: impl Into<String>, rp_name: impl Into<String>, origins: Vec<String>) -> WebauthnConfig {
+        WebauthnConfig {
+            rp_id: rp_id.into(),
+            rp_name: rp_name.into(),
+            origins,
+            user_verification: UserVerification::default(),
+            timeout_secs: default_timeout_secs(),
+        }
+    }
+}
+
 /// The user-verification policy of the relying party.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -54,6 +54,11 @@ pub(crate) struct Decision {
 }
 
 impl Decision {
+    /// The driver writes back the bytes it saved itself (a failed code send); nothing to decide.
+    pub(crate) fn restore() -> Decision {
+        Decision::report(Outcome::Done(Notices::default()))
+    }
+
     fn report(outcome: Outcome) -> Decision {
         Decision { change: Change::Keep, outcome: Ok(outcome), mail: Vec::new(), then: Then::Report, claim: None }
     }

@@ -104,7 +104,13 @@ pub struct Operation {
     result: Option<Result<Outcome, Error>>,
     outbox: VecDeque<Message>,
     notices: Notices,
+    /// Per message of the outbox, in order: whether it was delivered.
+    delivered: Vec<bool>,
     then: Then,
+    /// The bytes a pending code's write replaced (`None`: there was no record), and the
+    /// version that write produced: a failed send restores exactly these bytes if nothing else
+    /// wrote the record since.
+    before_code: Option<(Option<Vec<u8>>, Option<Version>)>,
 }
 
 impl std::fmt::Debug for Operation {
@@ -140,7 +146,9 @@ impl Operation {
             result: None,
             outbox: VecDeque::new(),
             notices: Notices::default(),
+            delivered: Vec::new(),
             then: Then::Report,
+            before_code: None,
         };
         if let Err(e) = validate_user(user) {
             op.finish_with(Err(e));
@@ -228,6 +236,20 @@ impl Operation {
             Err(e) => return self.fail(storage(e)),
         };
         self.version = loaded.as_ref().map(|v| v.version);
+        if let (Job::Discard { .. }, Some((before, Some(written)))) = (&self.job, &self.before_code)
+            && self.version == Some(*written)
+        {
+            // Nothing wrote the record since the pending code: put back exactly what was there.
+            let key = user_key(&self.user);
+            self.action = match before {
+                Some(bytes) => Action::Write { key, bytes: bytes.clone(), expected: Some(*written) },
+                None => Action::Delete { key, expected: *written },
+            };
+            self.decision = Some(Decision::restore());
+            self.stage = Stage::WriteRecord;
+            return;
+        }
+        let loaded_bytes = loaded.as_ref().map(|v| v.bytes.clone());
         let record = match loaded.map(|v| UserRecord::from_bytes(&v.bytes)).transpose() {
             Ok(r) => r,
             Err(e) => return self.fail(e),
@@ -243,6 +265,9 @@ impl Operation {
             Ok(d) => d,
             Err(e) => return self.fail(e),
         };
+        if matches!(decision.then, Then::SendCode { .. }) {
+            self.before_code = Some((loaded_bytes, None));
+        }
         let wanted_claim = decision.claim.as_deref().map(credential_key);
         if let Some((held, _)) = &self.claim
             && wanted_claim.as_ref() != Some(held)
@@ -334,7 +359,14 @@ impl Operation {
 
     fn on_record_written(&mut self, written: Result<Option<Version>, StoreError>) {
         match written {
-            Ok(_) => self.committed(),
+            Ok(version) => {
+                if let Some((_, written)) = &mut self.before_code
+                    && written.is_none()
+                {
+                    *written = version;
+                }
+                self.committed()
+            }
             Err(StoreError::Conflict) => self.retry_or(Error::Conflict, Operation::load_record),
             Err(e) => self.fail(storage(e)),
         }
@@ -379,6 +411,11 @@ impl Operation {
             Then::SendCode { purpose, id } => {
                 self.conflicts = 0;
                 if notices.sent > 0 {
+                    // Report only the addresses the code reached.
+                    if let Some(Ok(Outcome::CodeSent(sent))) = &mut self.result {
+                        let mut delivered = self.delivered.iter();
+                        sent.sent_to.retain(|_| delivered.next().copied().unwrap_or(false));
+                    }
                     self.job = Job::Arm { purpose, id };
                 } else {
                     self.job = Job::Discard { purpose, id };
@@ -398,10 +435,15 @@ impl Operation {
 
     fn on_sent(&mut self, sent: Result<(), String>) {
         match (sent, &self.action) {
-            (Ok(()), _) => self.notices.sent += 1,
+            (Ok(()), _) => {
+                self.notices.sent += 1;
+                self.delivered.push(true);
+                return self.send_next();
+            }
             (Err(reason), Action::Send { message }) => self.notices.failed.push(format!("{}: {reason}", message.to)),
             (Err(reason), _) => self.notices.failed.push(reason),
         }
+        self.delivered.push(false);
         self.send_next();
     }
 }

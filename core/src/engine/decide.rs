@@ -527,7 +527,7 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
         Ok(ctx.put(r, Err(error)))
     };
 
-    let (method_id, mut mail) = match proof {
+    let (method_id, mail) = match proof {
         Proof::Totp(code) => {
             let i = r.totp_index().ok_or(Error::NotEnrolled)?;
             let MethodData::Totp(seed) = &r.methods[i].data else { return Err(Error::NotEnrolled) };
@@ -624,8 +624,7 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
         recovery_codes_left,
         notices: Notices::default(),
     });
-    let notices = std::mem::take(&mut mail);
-    Ok(ctx.put_with_notices(r, outcome, notices))
+    Ok(ctx.put_with_notices(r, outcome, mail))
 }
 
 /// Decides an admin operation.

@@ -249,23 +249,15 @@ impl UserRecord {
         }
     }
 
-    /// The confirmed WebAuthn credentials that may sign in (flagged devices may not).
-    pub(crate) fn usable_credentials(&self) -> Vec<StoredCredential> {
+    /// The user's WebAuthn credentials: all of them (to exclude at registration), or with
+    /// `usable_only` those that may sign in (flagged devices may not).
+    pub(crate) fn credentials(&self, usable_only: bool) -> Vec<StoredCredential> {
         self.methods
             .iter()
             .filter_map(|m| match &m.data {
-                MethodData::Webauthn { credential, flagged: false } => Some((**credential).clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Every WebAuthn credential, flagged or not (to exclude at registration).
-    pub(crate) fn all_credentials(&self) -> Vec<StoredCredential> {
-        self.methods
-            .iter()
-            .filter_map(|m| match &m.data {
-                MethodData::Webauthn { credential, .. } => Some((**credential).clone()),
+                MethodData::Webauthn { credential, flagged } if !(usable_only && *flagged) => {
+                    Some((**credential).clone())
+                }
                 _ => None,
             })
             .collect()

@@ -265,7 +265,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
                 }
             };
             let name = r.contact_email.clone().unwrap_or_else(|| ctx.user.to_string());
-            let (options_json, state) = rp.register_begin(&handle, &name, &name, &r.all_credentials())?;
+            let (options_json, state) = rp.register_begin(&handle, &name, &name, &r.credentials(false))?;
             let expires_at = now.saturating_add(cfg.lifetimes.enrollment_secs);
             r.pending_webauthn = Some(PendingWebauthn { state, friendly_name, expires: expires_at });
             Ok(ctx.put(r, Ok(Outcome::WebauthnRegistration(WebauthnRegistration { options_json, expires_at }))))
@@ -279,7 +279,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             }
             ctx.require_step_up(&r, step_up)?;
             let credential = rp.register_finish(credential_json, &pending.state)?;
-            if r.all_credentials().iter().any(|c| c.id() == credential.id()) {
+            if r.credentials(false).iter().any(|c| c.id() == credential.id()) {
                 return Err(Error::WebauthnRejected("credential already registered".into()));
             }
             let claim = credential.id().to_string();
@@ -486,7 +486,7 @@ fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord) -> Result<Decision, Error> {
     if !r.recovery.is_empty() {
         methods.push(MethodKind::Recovery);
     }
-    let creds = r.usable_credentials();
+    let creds = r.credentials(true);
     let (webauthn_options, webauthn) = match (&core.rp, creds.is_empty()) {
         (Some(rp), false) => {
             let (json, state) = rp.authenticate_begin(&creds)?;
@@ -584,7 +584,7 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
             let rp = core.rp.as_ref().ok_or_else(|| Error::invalid("webauthn is not configured"))?;
             let state =
                 auth_state.ok_or_else(|| Error::WebauthnRejected("this challenge has no WebAuthn options".into()))?;
-            match rp.authenticate_finish(json, &state, &r.usable_credentials())? {
+            match rp.authenticate_finish(json, &state, &r.credentials(true))? {
                 AssertionOutcome::CounterRegressed { credential_id } => {
                     for m in &mut r.methods {
                         if let MethodData::Webauthn { credential, flagged } = &mut m.data

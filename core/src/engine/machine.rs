@@ -434,16 +434,13 @@ impl Operation {
     }
 
     fn on_sent(&mut self, sent: Result<(), String>) {
-        match (sent, &self.action) {
-            (Ok(()), _) => {
-                self.notices.sent += 1;
-                self.delivered.push(true);
-                return self.send_next();
-            }
-            (Err(reason), Action::Send { message }) => self.notices.failed.push(format!("{}: {reason}", message.to)),
-            (Err(reason), _) => self.notices.failed.push(reason),
+        // The Sending stage always has a Send action pending.
+        let Action::Send { message } = &self.action else { return self.fail(Error::Internal("no message".into())) };
+        self.delivered.push(sent.is_ok());
+        match sent {
+            Ok(()) => self.notices.sent += 1,
+            Err(reason) => self.notices.failed.push(format!("{}: {reason}", message.to)),
         }
-        self.delivered.push(false);
         self.send_next();
     }
 }

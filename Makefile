@@ -4,13 +4,14 @@
 #   make demo     the quickstart walk-through (core/examples/quickstart.rs)
 #   make fmt      format all Rust code
 #   make clippy   lint all Rust code, warnings as errors
+#   make header   regenerate include/twofa.h (the C header) from ffi/src
 #
 # Needs rustup/cargo and a C compiler (ring and the bundled SQLite compile C).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help test demo fmt clippy toolchain
+.PHONY: help test demo fmt clippy toolchain header
 
 # $(call suite,NAME,COMMAND) runs COMMAND and prints "== NAME: N s" (or "FAILED after N s" and
 # stops make: every suite is one recipe line, so the first failure ends the run).
@@ -26,6 +27,11 @@ test: toolchain
 	@$(call suite,clippy,cargo clippy --workspace --all-targets -- -D warnings)
 	@$(call suite,test,cargo test --workspace)
 	@$(call suite,core-without-sqlite,cargo build -p twofa-core --no-default-features)
+	@$(call suite,libtwofa-release,cargo build --release -p twofa-ffi)
+	@$(call suite,panic-guard,cargo test --release -p twofa-ffi --test panic_guard -- --ignored)
+
+header:
+	TWOFA_UPDATE_HEADER=1 cargo test -p twofa-ffi --test header
 
 demo:
 	cargo run --example quickstart -p twofa-core

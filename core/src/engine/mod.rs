@@ -135,7 +135,12 @@ impl Engine {
 
     /// Runs any user-facing request (the operations below are shorthands for this).
     pub fn run(&self, user: &str, request: Request) -> Result<Outcome, Error> {
-        self.drive(Operation::new(self.core.clone(), user, request, self.clock.now()))
+        self.run_at(user, request, self.clock.now())
+    }
+
+    /// Runs a request at Unix time `now`, for hosts whose clock can fail (read it first).
+    pub fn run_at(&self, user: &str, request: Request, now: u64) -> Result<Outcome, Error> {
+        self.drive(Operation::new(self.core.clone(), user, request, now))
     }
 
     /// The user's methods, policy state and advice.
@@ -279,8 +284,13 @@ impl Admin {
     }
 
     fn run(&self, user: &str, request: AdminRequest) -> Result<Outcome, Error> {
+        self.run_at(user, request, self.engine.clock.now())
+    }
+
+    /// Runs an admin request at Unix time `now`.
+    pub fn run_at(&self, user: &str, request: AdminRequest, now: u64) -> Result<Outcome, Error> {
         let e = &self.engine;
-        e.drive(Operation::admin(e.core.clone(), user, request, e.clock.now()))
+        e.drive(Operation::admin(e.core.clone(), user, request, now))
     }
 
     /// Imports a confirmed TOTP secret (base32), replacing any authenticator app of the user.

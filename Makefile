@@ -42,8 +42,17 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Installs what the suites need when it is missing. Today: rustfmt and clippy.
+# Debian packages the C suites need: oathtool (an independent TOTP), valgrind, pkg-config.
+APT_PACKAGES := oathtool valgrind pkg-config
+
+# Installs what the suites need when it is missing: rustfmt, clippy and the Debian packages.
 toolchain:
+	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq $$missing >/dev/null; fi; \
+	fi
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs)"; exit 1; }
 	@command -v "$${CC:-cc}" >/dev/null || { echo "no C compiler ($${CC:-cc}): install one (e.g. build-essential)"; exit 1; }
 	@if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then \

@@ -90,6 +90,18 @@ fn requests_and_outcomes_are_json() {
         serde_json::from_str(r#"{"op":"login_verify","challenge":"c","proof":{"kind":"totp","value":"123456"}}"#)
             .unwrap();
     assert_eq!(request.name(), "login_verify");
+    for bad in [
+        r#"{"op":"login_begin","x":1}"#,
+        r#"{"op":"security_status","op":"login_begin"}"#,
+        r#"{"op":"set_contact_email","address":"a@b.com","address":"c@d.com"}"#,
+        r#"{"op":"set_contact_email","address":"a@b.com","extra":true}"#,
+        r#"{"op":"nope"}"#,
+        "[]",
+    ] {
+        assert_eq!(Request::from_json(bad).unwrap_err().name(), "invalid_input", "{bad}");
+    }
+    assert_eq!(Request::from_json(r#"{"op":"login_begin"}"#).unwrap(), Request::LoginBegin);
+    assert!(twofa_core::AdminRequest::from_json(r#"{"op":"delete_user","user":"x"}"#).is_err());
     assert!(!format!("{request:?}").contains("123456"));
     let core = Core::new(config()).unwrap();
     let outcome = Host::default().run(Operation::new(core, "u", Request::SecurityStatus, T0)).unwrap();

@@ -139,7 +139,7 @@ pub unsafe extern "C" fn twofa_operation_new(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let request: Request = serde_json::from_str(json).map_err(|e| invalid(format!("request_json: {e}")))?;
+        let request = Request::from_json(json)?;
         let op = Operation::new(core.core.clone(), user, request, now);
         // SAFETY: checked non-NULL.
         unsafe { *out = Box::into_raw(Box::new(twofa_operation { op: Some(op), strings: Vec::new() })) };

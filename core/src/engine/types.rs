@@ -3,6 +3,7 @@
 //! Every type here is serde-serialisable: surfaces pass them as JSON (C, async hosts) or map them
 //! to native types. `Debug` never shows a code, secret or token.
 
+use crate::Error;
 use crate::config::TotpAlgorithm;
 use crate::login::StepUpToken;
 use crate::policy::{MethodKind, Recommendation, Warning};
@@ -110,7 +111,28 @@ pub enum Request {
     },
 }
 
+/// Parses a tagged request, refusing malformed JSON, duplicate keys and unknown fields (serde
+/// would ignore extra keys beside the tag of a variant without fields: those are refused here).
+fn from_tagged_json<T: serde::de::DeserializeOwned>(json: &str, has_fields: impl Fn(&T) -> bool) -> Result<T, Error> {
+    let request: T = serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("request: {e}")))?;
+    if !has_fields(&request) {
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("request: {e}")))?;
+        if let Some(extra) = object.keys().find(|k| *k != "op") {
+            return Err(Error::InvalidInput(format!("request: unknown field `{extra}`")));
+        }
+    }
+    Ok(request)
+}
+
 impl Request {
+    /// Parses the JSON form (`{"op":"login_begin"}`, ...), as strictly as the config.
+    pub fn from_json(json: &str) -> Result<Request, Error> {
+        from_tagged_json(json, |r| {
+            !matches!(r, Request::SecurityStatus | Request::MarkOrderCreated | Request::LoginBegin)
+        })
+    }
+
     /// The canonical snake_case name of the operation.
     pub fn name(&self) -> &'static str {
         match self {
@@ -159,6 +181,11 @@ pub enum AdminRequest {
 }
 
 impl AdminRequest {
+    /// Parses the JSON form (`{"op":"delete_user"}`, ...), as strictly as the config.
+    pub fn from_json(json: &str) -> Result<AdminRequest, Error> {
+        from_tagged_json(json, |r| !matches!(r, AdminRequest::DeleteUser))
+    }
+
     /// The canonical snake_case name of the operation.
     pub fn name(&self) -> &'static str {
         match self {

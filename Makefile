@@ -29,6 +29,9 @@ test: toolchain
 	@$(call suite,core-without-sqlite,cargo build -p twofa-core --no-default-features)
 	@$(call suite,libtwofa-release,cargo build --release -p twofa-ffi)
 	@$(call suite,panic-guard,cargo test --release -p twofa-ffi --test panic_guard -- --ignored)
+	@$(call suite,c-tests,$(MAKE) --no-print-directory c-tests)
+	@$(call suite,c-tests-valgrind,$(MAKE) --no-print-directory c-tests-valgrind)
+	@$(call suite,c-tests-asan,$(MAKE) --no-print-directory c-tests-asan)
 
 header:
 	TWOFA_UPDATE_HEADER=1 cargo test -p twofa-ffi --test header
@@ -58,3 +61,6 @@ toolchain:
 	@if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then \
 		rustup component add rustfmt clippy; \
 	fi
+
+# The C suites: libtwofa's own tests (tests/c).
+include tests/c/c-tests.mk

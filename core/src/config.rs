@@ -226,7 +226,7 @@ impl Config {
 
     /// Parses a JSON config (unknown fields are refused) and validates it.
     pub fn from_json(json: &str) -> Result<Config, Error> {
-        let config: Config = serde_json::from_str(json).map_err(|e| Error::invalid(format!("config: {e}")))?;
+        let config: Config = serde_json::from_str(json).map_err(|e| Error::invalid_json("config", &e))?;
         config.validate()?;
         Ok(config)
     }

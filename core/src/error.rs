@@ -134,6 +134,27 @@ impl Error {
     pub(crate) fn invalid(what: impl Into<String>) -> Self {
         Error::InvalidInput(what.into())
     }
+
+    /// `invalid_input` for JSON that does not parse, naming what was wrong but never the value
+    /// serde would quote (a misplaced key or code must not reach a log).
+    pub(crate) fn invalid_json(context: &str, e: &serde_json::Error) -> Self {
+        Error::InvalidInput(format!("{context}: {}", redacted_json_message(e)))
+    }
+}
+
+/// serde_json's message with the offending value removed: `invalid type: string "s3cr3t",
+/// expected a sequence at line 1 column 9` becomes `invalid type: string, expected a sequence at
+/// line 1 column 9`. Field names (`unknown field`, `duplicate field`) are kept.
+pub(crate) fn redacted_json_message(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    match message.split_once(": ") {
+        Some((kind @ ("invalid type" | "invalid value"), rest)) => {
+            let unexpected = rest.split([' ', ',']).next().unwrap_or("value");
+            let expected = rest.find(", expected").map_or("", |i| &rest[i..]);
+            format!("{kind}: {unexpected}{expected}")
+        }
+        _ => message,
+    }
 }
 
 impl fmt::Display for Error {
@@ -175,6 +196,15 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_errors_never_quote_the_value() {
+        let e = serde_json::from_str::<Vec<u8>>(r#""s3cr3t-key""#).unwrap_err();
+        let m = redacted_json_message(&e);
+        assert!(!m.contains("s3cr3t") && m.starts_with("invalid type: string, expected"), "{m}");
+        let e = serde_json::from_str::<String>("918273").unwrap_err();
+        assert!(!redacted_json_message(&e).contains("918273"));
+    }
 
     #[test]
     fn table_matches_variants() {

@@ -213,7 +213,9 @@ impl UserRecord {
         if head.schema > SCHEMA {
             return Err(Error::UnsupportedSchema);
         }
-        serde_json::from_slice(bytes).map_err(|e| Error::Storage(format!("stored user record is malformed: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::Storage(format!("stored user record is malformed: {}", crate::error::redacted_json_message(&e)))
+        })
     }
 
     /// The bytes to store.

@@ -7,7 +7,7 @@
 //! `method`, `recovery_codes`, `challenge`, `login_success` (docs/c-api.md shows each shape).
 //! `step_up` arguments are optional (NULL when the user has no method yet).
 
-use crate::error::{Failure, clear_failed_callback, invalid, twofa_error};
+use crate::error::{Failure, invalid, twofa_error};
 use crate::guard::guard;
 use crate::host::{Host, opt_str_arg, str_arg, twofa_host};
 use crate::{TWOFA_MAX_CONFIG, TWOFA_MAX_INPUT, twofa_status};
@@ -53,7 +53,6 @@ fn open(
     make: impl FnOnce() -> Result<(Engine, Host), Failure>,
 ) -> twofa_status {
     guard(err, || {
-        clear_failed_callback();
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
@@ -205,7 +204,6 @@ fn run(
     request: impl FnOnce() -> Result<Request, Failure>,
 ) -> twofa_status {
     guard(err, || {
-        clear_failed_callback();
         // SAFETY: NULL or valid per every operation's contract.
         let engine = unsafe { engine.as_ref() }.ok_or_else(|| invalid("engine is NULL"))?;
         // SAFETY: NULL or NUL-terminated per the contract.
@@ -522,7 +520,6 @@ fn run_admin(
     request: impl FnOnce() -> Result<AdminRequest, Failure>,
 ) -> twofa_status {
     guard(err, || {
-        clear_failed_callback();
         // SAFETY: NULL or valid per the contract.
         let admin = unsafe { admin.as_ref() }.ok_or_else(|| invalid("admin is NULL"))?;
         // SAFETY: as above.

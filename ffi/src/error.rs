@@ -62,18 +62,34 @@ pub struct twofa_error {
 }
 
 thread_local! {
-    static FAILED_CALLBACK: Cell<Option<&'static CStr>> = const { Cell::new(None) };
+    /// Per kind of callback (store, mail, clock), the last one that failed during this call.
+    static FAILED_CALLBACKS: Cell<[Option<&'static CStr>; 3]> = const { Cell::new([None; 3]) };
     static LAST_MESSAGE: RefCell<CString> = RefCell::new(CString::default());
 }
 
-/// Remembers, for this thread's current call, which host callback failed.
-pub(crate) fn note_failed_callback(name: &'static CStr) {
-    FAILED_CALLBACK.with(|c| c.set(Some(name)));
+/// The slot of a callback: 0 store, 1 mail, 2 clock.
+fn slot(name: &CStr) -> usize {
+    match name.to_bytes() {
+        b"send_mail" => 1,
+        b"now" => 2,
+        _ => 0,
+    }
 }
 
-/// Clears the note at the start of a call.
+/// Remembers, for this thread's current call, that a host callback failed. The error reported
+/// names the callback of its own kind: a storage error the store callback, a mail error
+/// `send_mail`, a clock failure `now`.
+pub(crate) fn note_failed_callback(name: &'static CStr) {
+    FAILED_CALLBACKS.with(|c| {
+        let mut all = c.get();
+        all[slot(name)] = Some(name);
+        c.set(all);
+    });
+}
+
+/// Clears the notes at the start of a call.
 pub(crate) fn clear_failed_callback() {
-    FAILED_CALLBACK.with(|c| c.set(None));
+    FAILED_CALLBACKS.with(|c| c.set([None; 3]));
 }
 
 /// An error on its way to C.
@@ -85,10 +101,13 @@ pub(crate) struct Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Failure {
-        let callback = match error {
-            Error::Storage(_) | Error::Mail(_) | Error::Internal(_) => FAILED_CALLBACK.with(Cell::take),
+        let kind = match error {
+            Error::Storage(_) => Some(0),
+            Error::Mail(_) => Some(1),
+            Error::Internal(_) => Some(2),
             _ => None,
         };
+        let callback = kind.and_then(|k| FAILED_CALLBACKS.with(|c| c.get()[k]));
         Failure { error, callback }
     }
 }

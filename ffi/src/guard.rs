@@ -29,6 +29,7 @@ fn forced() {
 
 /// Runs a fallible export: its error (or a caught panic) goes to `err` and becomes the status.
 pub(crate) fn guard(err: *mut *mut twofa_error, body: impl FnOnce() -> Result<(), Failure>) -> twofa_status {
+    crate::error::clear_failed_callback();
     let result = catch_unwind(AssertUnwindSafe(|| {
         forced();
         body()

@@ -274,7 +274,6 @@ pub unsafe extern "C" fn twofa_check_store(
     err: *mut *mut crate::twofa_error,
 ) -> twofa_status {
     crate::guard::guard(err, || {
-        crate::error::clear_failed_callback();
         // SAFETY: NULL or valid per the contract.
         let host = Host(*unsafe { host.as_ref() }.ok_or_else(|| invalid("host is NULL"))?);
         if host.0.store_get.is_none() || host.0.store_put.is_none() || host.0.store_delete.is_none() {

@@ -114,10 +114,10 @@ pub enum Request {
 /// Parses a tagged request, refusing malformed JSON, duplicate keys and unknown fields (serde
 /// would ignore extra keys beside the tag of a variant without fields: those are refused here).
 fn from_tagged_json<T: serde::de::DeserializeOwned>(json: &str, has_fields: impl Fn(&T) -> bool) -> Result<T, Error> {
-    let request: T = serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("request: {e}")))?;
+    let request: T = serde_json::from_str(json).map_err(|e| Error::invalid_json("request", &e))?;
     if !has_fields(&request) {
         let object: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(json).map_err(|e| Error::InvalidInput(format!("request: {e}")))?;
+            serde_json::from_str(json).map_err(|e| Error::invalid_json("request", &e))?;
         if let Some(extra) = object.keys().find(|k| *k != "op") {
             return Err(Error::InvalidInput(format!("request: unknown field `{extra}`")));
         }

@@ -5,6 +5,8 @@
 #   make fmt      format all Rust code
 #   make clippy   lint all Rust code, warnings as errors
 #   make header   regenerate include/twofa.h (the C header) from ffi/src
+#   make c-host-check   build and run the C example (examples/c-host) and check its output
+#   make install  install libtwofa, twofa.h and twofa.pc under PREFIX (default /usr/local)
 #
 # Needs rustup/cargo and a C compiler (ring and the bundled SQLite compile C).
 
@@ -27,11 +29,14 @@ test: toolchain
 	@$(call suite,clippy,cargo clippy --workspace --all-targets -- -D warnings)
 	@$(call suite,test,cargo test --workspace)
 	@$(call suite,core-without-sqlite,cargo build -p twofa-core --no-default-features)
-	@$(call suite,libtwofa-release,cargo build --release -p twofa-ffi)
+	@$(call suite,libtwofa-release,cargo build --release -p twofa-ffi && ln -sf libtwofa.so target/release/libtwofa.so.0)
 	@$(call suite,panic-guard,cargo test --release -p twofa-ffi --test panic_guard -- --ignored)
 	@$(call suite,c-tests,$(MAKE) --no-print-directory c-tests)
 	@$(call suite,c-tests-valgrind,$(MAKE) --no-print-directory c-tests-valgrind)
 	@$(call suite,c-tests-asan,$(MAKE) --no-print-directory c-tests-asan)
+	@$(call suite,c-host,$(MAKE) --no-print-directory c-host-check)
+	@$(call suite,c-host-valgrind,$(MAKE) --no-print-directory c-host-valgrind)
+	@$(call suite,install,$(MAKE) --no-print-directory install-check)
 
 header:
 	TWOFA_UPDATE_HEADER=1 cargo test -p twofa-ffi --test header
@@ -64,3 +69,7 @@ toolchain:
 
 # The C suites: libtwofa's own tests (tests/c).
 include tests/c/c-tests.mk
+
+# The C host example (examples/c-host) and `make install PREFIX=...` (ffi/install.mk).
+include examples/c-host/c-host.mk
+include ffi/install.mk

@@ -332,7 +332,7 @@ typedef struct {
 #define TWOFA_UNSUPPORTED_SCHEMA 15
 
 /*
- A panic was caught; nothing was written by the call.
+ A panic was caught; the call may have stopped before or after its write: read the state again.
  */
 #define TWOFA_PANIC 16
 

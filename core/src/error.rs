@@ -49,7 +49,8 @@ pub enum Error {
     Mail(String),
     /// The stored record was written by a newer twofa: it is refused, never rewritten.
     UnsupportedSchema,
-    /// A panic was caught at a surface boundary; nothing was written by the failed call.
+    /// A panic was caught at a surface boundary. The call may have stopped before or after its
+    /// write: treat the outcome as unknown and read the state again.
     Panic,
     /// A bug or an impossible state inside twofa.
     Internal(String),

@@ -96,6 +96,7 @@ fn requests_and_outcomes_are_json() {
         r#"{"op":"set_contact_email","address":"a@b.com","address":"c@d.com"}"#,
         r#"{"op":"set_contact_email","address":"a@b.com","extra":true}"#,
         r#"{"op":"nope"}"#,
+        r#"{"op":"login_verify","challenge":"c","proof":{"kind":"totp","value":"1","x":1}}"#,
         "[]",
     ] {
         assert_eq!(Request::from_json(bad).unwrap_err().name(), "invalid_input", "{bad}");

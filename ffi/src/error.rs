@@ -40,7 +40,7 @@ pub const TWOFA_CONFLICT: twofa_status = 13;
 pub const TWOFA_MAIL: twofa_status = 14;
 /// The stored record comes from a newer twofa.
 pub const TWOFA_UNSUPPORTED_SCHEMA: twofa_status = 15;
-/// A panic was caught; nothing was written by the call.
+/// A panic was caught; the call may have stopped before or after its write: read the state again.
 pub const TWOFA_PANIC: twofa_status = 16;
 /// An internal error.
 pub const TWOFA_INTERNAL: twofa_status = 17;

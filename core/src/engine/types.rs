@@ -203,7 +203,7 @@ impl fmt::Debug for AdminRequest {
 
 /// A second factor submitted at sign-in.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Proof {
     /// A code from the authenticator app.
     Totp(String),

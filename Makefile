@@ -13,7 +13,7 @@
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help test demo fmt clippy toolchain header
+.PHONY: help test demo fmt clippy toolchain header component
 
 # $(call suite,NAME,COMMAND) runs COMMAND and prints "== NAME: N s" (or "FAILED after N s" and
 # stops make: every suite is one recipe line, so the first failure ends the run).
@@ -25,7 +25,8 @@ help:
 	@sed -n 's/^#   make/make/p' $(firstword $(MAKEFILE_LIST))
 
 test: toolchain
-	@$(call suite,fmt,cargo fmt --all -- --check)
+	@$(call suite,fmt,cargo fmt --all -- --check && cargo fmt --manifest-path wasm-component/Cargo.toml -- --check)
+	@$(call suite,component,$(MAKE) --no-print-directory component)
 	@$(call suite,clippy,cargo clippy --workspace --all-targets -- -D warnings)
 	@$(call suite,test,cargo test --workspace)
 	@$(call suite,core-without-sqlite,cargo build -p twofa-core --no-default-features)
@@ -37,6 +38,14 @@ test: toolchain
 	@$(call suite,c-host,$(MAKE) --no-print-directory c-host-check)
 	@$(call suite,c-host-valgrind,$(MAKE) --no-print-directory c-host-valgrind)
 	@$(call suite,install,$(MAKE) --no-print-directory install-check)
+
+# The WASI component (wasm32-wasip2, release, size-tuned); its size is printed.
+COMPONENT := wasm-component/target/wasm32-wasip2/release/twofa_component.wasm
+component:
+	cargo build --quiet --release --target wasm32-wasip2 --manifest-path wasm-component/Cargo.toml
+	cargo clippy --quiet --release --target wasm32-wasip2 --manifest-path wasm-component/Cargo.toml -- -D warnings
+	@echo "component: $(COMPONENT), $$(stat -c %s $(COMPONENT)) bytes"
+	@test $$(stat -c %s $(COMPONENT)) -lt 2097152 || { echo "component is over 2 MiB"; exit 1; }
 
 header:
 	TWOFA_UPDATE_HEADER=1 cargo test -p twofa-ffi --test header
@@ -50,8 +59,9 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Debian packages the C suites need: oathtool (an independent TOTP), valgrind, pkg-config.
-APT_PACKAGES := oathtool valgrind pkg-config
+# Debian packages the suites need: oathtool (an independent TOTP), valgrind, pkg-config, and
+# clang (ring's C code for wasm32-wasip2).
+APT_PACKAGES := oathtool valgrind pkg-config clang
 
 # Installs what the suites need when it is missing: rustfmt, clippy and the Debian packages.
 toolchain:
@@ -66,6 +76,7 @@ toolchain:
 	@if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then \
 		rustup component add rustfmt clippy; \
 	fi
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 # The C suites: libtwofa's own tests (tests/c).
 include tests/c/c-tests.mk

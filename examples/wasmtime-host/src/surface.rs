@@ -1,0 +1,238 @@
+//! One interface over the two ways to run twofa: the native core and the component.
+//!
+//! Both answer with the core's result structs and the core's [`Error`] (whose `name()` and
+//! `retry_after()` are what every surface exposes), so one scenario can drive either.
+
+use crate::clock::VirtualClock;
+use crate::convert;
+use crate::host::{Component, Instance, SharedStore};
+use std::sync::{Arc, Mutex};
+use twofa_core::store::MemoryStore;
+use twofa_core::{
+    Admin, CodeSent, Config, Engine, Error, LoginChallenge, LoginSuccess, Mailer, Message, MethodAdded, MethodInfo,
+    Notices, Proof, RecoveryCodes, SecurityStatus, TotpAlgorithm, TotpSetup, WebauthnRegistration,
+};
+
+/// The result of an operation on any surface.
+pub type R<T> = Result<T, Error>;
+
+/// The canonical operations, plus the host's clock and outbox.
+pub trait Surface {
+    /// A short name for transcripts ("native", "component").
+    fn name(&self) -> &'static str;
+    /// Sets the time every later operation sees (Unix seconds).
+    fn set_time(&mut self, unix: u64);
+    /// The time operations see.
+    fn now(&self) -> u64;
+    /// Every message sent so far, oldest first.
+    fn outbox(&mut self) -> Vec<Message>;
+
+    fn security_status(&mut self, user: &str) -> R<SecurityStatus>;
+    fn set_contact_email(&mut self, user: &str, address: &str) -> R<Notices>;
+    fn mark_order_created(&mut self, user: &str) -> R<()>;
+    fn totp_enroll_begin(&mut self, user: &str, account_name: &str, step_up: Option<&str>) -> R<TotpSetup>;
+    fn totp_enroll_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<MethodAdded>;
+    fn email_enroll_begin(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<CodeSent>;
+    fn email_enroll_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<MethodAdded>;
+    fn webauthn_register_begin(&mut self, user: &str, name: &str, step_up: Option<&str>) -> R<WebauthnRegistration>;
+    fn webauthn_register_finish(&mut self, user: &str, credential: &str, step_up: Option<&str>) -> R<MethodAdded>;
+    fn rename_method(&mut self, user: &str, method_id: &str, label: &str, step_up: Option<&str>) -> R<MethodInfo>;
+    fn remove_method(&mut self, user: &str, method_id: &str, step_up: Option<&str>) -> R<Notices>;
+    fn recovery_codes_generate(&mut self, user: &str, step_up: Option<&str>) -> R<RecoveryCodes>;
+    fn login_begin(&mut self, user: &str) -> R<LoginChallenge>;
+    fn login_send_email_code(&mut self, user: &str, challenge: &str) -> R<CodeSent>;
+    fn login_verify(&mut self, user: &str, challenge: &str, proof: Proof) -> R<LoginSuccess>;
+    /// Admin: imports a confirmed TOTP secret.
+    fn totp_import(&mut self, user: &str, secret: &str, alg: TotpAlgorithm, digits: u8, period: u64) -> R<MethodAdded>;
+    /// Admin: deletes the user.
+    fn delete_user(&mut self, user: &str) -> R<()>;
+}
+
+/// A mailer keeping every message.
+#[derive(Clone, Default)]
+pub struct Outbox(pub Arc<Mutex<Vec<Message>>>);
+
+impl Mailer for Outbox {
+    fn send(&self, message: &Message) -> Result<(), String> {
+        self.0.lock().map_err(|_| "outbox poisoned")?.push(message.clone());
+        Ok(())
+    }
+}
+
+/// The native core: an `Engine` and an `Admin` over one in-memory store, a virtual clock and an
+/// outbox.
+pub struct Native {
+    engine: Engine,
+    admin: Admin,
+    clock: VirtualClock,
+    outbox: Outbox,
+}
+
+impl Native {
+    pub fn new(config: Config, clock: VirtualClock) -> R<Native> {
+        let store = Arc::new(MemoryStore::new());
+        let outbox = Outbox::default();
+        let engine = Engine::new(config.clone(), store.clone(), outbox.clone())?.with_clock(clock.clone());
+        let admin = Admin::new(Engine::new(config, store, outbox.clone())?.with_clock(clock.clone()));
+        Ok(Native { engine, admin, clock, outbox })
+    }
+}
+
+impl Surface for Native {
+    fn name(&self) -> &'static str {
+        "native"
+    }
+    fn set_time(&mut self, unix: u64) {
+        self.clock.set(unix)
+    }
+    fn now(&self) -> u64 {
+        self.clock.get()
+    }
+    fn outbox(&mut self) -> Vec<Message> {
+        self.outbox.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+    fn security_status(&mut self, user: &str) -> R<SecurityStatus> {
+        self.engine.security_status(user)
+    }
+    fn set_contact_email(&mut self, user: &str, address: &str) -> R<Notices> {
+        self.engine.set_contact_email(user, address)
+    }
+    fn mark_order_created(&mut self, user: &str) -> R<()> {
+        self.engine.mark_order_created(user)
+    }
+    fn totp_enroll_begin(&mut self, user: &str, account_name: &str, step_up: Option<&str>) -> R<TotpSetup> {
+        self.engine.totp_enroll_begin(user, account_name, step_up)
+    }
+    fn totp_enroll_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<MethodAdded> {
+        self.engine.totp_enroll_confirm(user, code, step_up)
+    }
+    fn email_enroll_begin(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<CodeSent> {
+        self.engine.email_enroll_begin(user, address, step_up)
+    }
+    fn email_enroll_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<MethodAdded> {
+        self.engine.email_enroll_confirm(user, code, step_up)
+    }
+    fn webauthn_register_begin(&mut self, user: &str, name: &str, step_up: Option<&str>) -> R<WebauthnRegistration> {
+        self.engine.webauthn_register_begin(user, name, step_up)
+    }
+    fn webauthn_register_finish(&mut self, user: &str, credential: &str, step_up: Option<&str>) -> R<MethodAdded> {
+        self.engine.webauthn_register_finish(user, credential, step_up)
+    }
+    fn rename_method(&mut self, user: &str, method_id: &str, label: &str, step_up: Option<&str>) -> R<MethodInfo> {
+        self.engine.rename_method(user, method_id, label, step_up)
+    }
+    fn remove_method(&mut self, user: &str, method_id: &str, step_up: Option<&str>) -> R<Notices> {
+        self.engine.remove_method(user, method_id, step_up)
+    }
+    fn recovery_codes_generate(&mut self, user: &str, step_up: Option<&str>) -> R<RecoveryCodes> {
+        self.engine.recovery_codes_generate(user, step_up)
+    }
+    fn login_begin(&mut self, user: &str) -> R<LoginChallenge> {
+        self.engine.login_begin(user)
+    }
+    fn login_send_email_code(&mut self, user: &str, challenge: &str) -> R<CodeSent> {
+        self.engine.login_send_email_code(user, challenge)
+    }
+    fn login_verify(&mut self, user: &str, challenge: &str, proof: Proof) -> R<LoginSuccess> {
+        self.engine.login_verify(user, challenge, proof)
+    }
+    fn totp_import(&mut self, user: &str, secret: &str, alg: TotpAlgorithm, digits: u8, period: u64) -> R<MethodAdded> {
+        self.admin.totp_import(user, secret, alg, digits, period)
+    }
+    fn delete_user(&mut self, user: &str) -> R<()> {
+        self.admin.delete_user(user)
+    }
+}
+
+/// The component behind the same interface. A trap is a bug here (the scenario never injects
+/// faults), so it panics with the trap's message.
+pub struct ComponentSurface {
+    /// The instance, for tests that want the raw WIT results or the host state.
+    pub instance: Instance,
+    clock: VirtualClock,
+}
+
+impl ComponentSurface {
+    /// A fresh instance of `component` over `store`, opened with `config`.
+    pub fn new(component: &Component, store: SharedStore, config: &Config, clock: VirtualClock) -> R<ComponentSurface> {
+        let mut instance = component.instantiate(store, &clock).map_err(trap)?;
+        let json = serde_json::to_string(config).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        instance.open(&json).map_err(trap)?.map_err(convert::error)?;
+        Ok(ComponentSurface { instance, clock })
+    }
+}
+
+fn trap(e: wasmtime::Error) -> Error {
+    panic!("the component trapped: {e:?}")
+}
+
+/// Unwraps the trap level and converts both the value and the WIT error.
+fn done<T, U>(r: wasmtime::Result<Result<T, crate::host::wit::Error>>, f: impl FnOnce(T) -> U) -> R<U> {
+    r.map_err(trap)?.map(f).map_err(convert::error)
+}
+
+impl Surface for ComponentSurface {
+    fn name(&self) -> &'static str {
+        "component"
+    }
+    fn set_time(&mut self, unix: u64) {
+        self.clock.set(unix)
+    }
+    fn now(&self) -> u64 {
+        self.clock.get()
+    }
+    fn outbox(&mut self) -> Vec<Message> {
+        self.instance.state().outbox.iter().cloned().map(convert::message).collect()
+    }
+    fn security_status(&mut self, user: &str) -> R<SecurityStatus> {
+        done(self.instance.security_status(user), convert::status)
+    }
+    fn set_contact_email(&mut self, user: &str, address: &str) -> R<Notices> {
+        done(self.instance.set_contact_email(user, address), convert::notices)
+    }
+    fn mark_order_created(&mut self, user: &str) -> R<()> {
+        done(self.instance.mark_order_created(user), |()| ())
+    }
+    fn totp_enroll_begin(&mut self, user: &str, account_name: &str, step_up: Option<&str>) -> R<TotpSetup> {
+        done(self.instance.totp_enroll_begin(user, account_name, step_up), convert::totp_setup)
+    }
+    fn totp_enroll_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<MethodAdded> {
+        done(self.instance.totp_enroll_confirm(user, code, step_up), convert::method_added)
+    }
+    fn email_enroll_begin(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<CodeSent> {
+        done(self.instance.email_enroll_begin(user, address, step_up), convert::code_sent)
+    }
+    fn email_enroll_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<MethodAdded> {
+        done(self.instance.email_enroll_confirm(user, code, step_up), convert::method_added)
+    }
+    fn webauthn_register_begin(&mut self, user: &str, name: &str, step_up: Option<&str>) -> R<WebauthnRegistration> {
+        done(self.instance.webauthn_register_begin(user, name, step_up), convert::registration)
+    }
+    fn webauthn_register_finish(&mut self, user: &str, credential: &str, step_up: Option<&str>) -> R<MethodAdded> {
+        done(self.instance.webauthn_register_finish(user, credential, step_up), convert::method_added)
+    }
+    fn rename_method(&mut self, user: &str, method_id: &str, label: &str, step_up: Option<&str>) -> R<MethodInfo> {
+        done(self.instance.rename_method(user, method_id, label, step_up), convert::method)
+    }
+    fn remove_method(&mut self, user: &str, method_id: &str, step_up: Option<&str>) -> R<Notices> {
+        done(self.instance.remove_method(user, method_id, step_up), convert::notices)
+    }
+    fn recovery_codes_generate(&mut self, user: &str, step_up: Option<&str>) -> R<RecoveryCodes> {
+        done(self.instance.recovery_codes_generate(user, step_up), convert::recovery_codes)
+    }
+    fn login_begin(&mut self, user: &str) -> R<LoginChallenge> {
+        done(self.instance.login_begin(user), convert::challenge)
+    }
+    fn login_send_email_code(&mut self, user: &str, challenge: &str) -> R<CodeSent> {
+        done(self.instance.login_send_email_code(user, challenge), convert::code_sent)
+    }
+    fn login_verify(&mut self, user: &str, challenge: &str, proof: Proof) -> R<LoginSuccess> {
+        done(self.instance.login_verify(user, challenge, &convert::proof(proof)), convert::login_success)
+    }
+    fn totp_import(&mut self, user: &str, secret: &str, alg: TotpAlgorithm, digits: u8, period: u64) -> R<MethodAdded> {
+        done(self.instance.totp_import(user, secret, convert::algorithm(alg), digits, period), convert::method_added)
+    }
+    fn delete_user(&mut self, user: &str) -> R<()> {
+        done(self.instance.delete_user(user), |()| ())
+    }
+}

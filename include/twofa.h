@@ -77,6 +77,11 @@
 #define TWOFA_ACTION_SEND 4
 
 /*
+ Largest accepted value (bytes) for `twofa_store_put`.
+ */
+#define TWOFA_MAX_VALUE (16 * 1048576)
+
+/*
  The admin capability of an engine (TOTP import, user deletion). Thread-safe. Give it only
  to administrative code.
  */
@@ -96,6 +101,12 @@ typedef struct twofa_engine twofa_engine;
  One operation in progress. Not thread-safe: drive it from one thread at a time.
  */
 typedef struct twofa_operation twofa_operation;
+
+/*
+ A built-in store: in memory or the embedded SQLite file. Thread-safe; engines opened on it
+ with `twofa_engine_new_with_store` share it and keep it alive after `twofa_store_free`.
+ */
+typedef struct twofa_store twofa_store;
 
 /*
  Where a store callback hands back bytes and versions (owned by libtwofa; fill it only through
@@ -394,6 +405,20 @@ twofa_status twofa_engine_new_memory(const char *config_json,
                                      const twofa_host *host,
                                      twofa_engine **out,
                                      twofa_error **err);
+
+/*
+ Opens an engine on a built-in store handle (`twofa_store_new_memory` or
+ `twofa_store_new_sqlite`), which several engines may share. `host` (optional) supplies mail
+ and clock; its store callbacks are ignored. The engine keeps the store alive.
+
+ # Safety
+ `config_json` NUL-terminated; `store` valid; `host` NULL or valid; `out` writable.
+ */
+twofa_status twofa_engine_new_with_store(const char *config_json,
+                                         const twofa_store *store,
+                                         const twofa_host *host,
+                                         twofa_engine **out,
+                                         twofa_error **err);
 
 /*
  Frees an engine. NULL is a no-op. No call on it may be running or follow.
@@ -792,6 +817,90 @@ twofa_status twofa_operation_finish(twofa_operation *op, char **out_json, twofa_
  `op` NULL or from `twofa_operation_new`, not yet freed.
  */
 void twofa_operation_free(twofa_operation *op);
+
+/*
+ Creates an empty in-memory store (lost when the store and every engine on it are freed).
+
+ # Safety
+ `out` writable.
+ */
+twofa_status twofa_store_new_memory(twofa_store **out, twofa_error **err);
+
+/*
+ Opens (creating if needed) the embedded SQLite store at `path`.
+
+ # Safety
+ `path` NUL-terminated; `out` writable.
+ */
+twofa_status twofa_store_new_sqlite(const char *path, twofa_store **out, twofa_error **err);
+
+/*
+ Frees a store handle. NULL is a no-op. Engines opened on the store keep it alive.
+
+ # Safety
+ `store` NULL or from `twofa_store_new_*`, not yet freed.
+ */
+void twofa_store_free(twofa_store *store);
+
+/*
+ Reads `key`. If it exists, `*out_bytes`/`*out_len` receive a copy of its value (free it with
+ `twofa_bytes_free`) and `*out_version` its version; if not, `*out_bytes` is NULL and
+ `*out_len` and `*out_version` are 0.
+
+ # Safety
+ `store` valid; `key` NUL-terminated; the out-pointers writable.
+ */
+twofa_status twofa_store_get(const twofa_store *store,
+                             const char *key,
+                             uint8_t **out_bytes,
+                             uintptr_t *out_len,
+                             uint64_t *out_version,
+                             twofa_error **err);
+
+/*
+ Releases bytes returned by `twofa_store_get`. NULL is a no-op.
+
+ # Safety
+ `bytes`/`len` exactly as `twofa_store_get` returned them, not yet freed.
+ */
+void twofa_bytes_free(uint8_t *bytes, uintptr_t len);
+
+/*
+ Writes `len` bytes under `key` if its version is `expected_version` (0: only if the key does
+ not exist); `*out_version` receives the new version. A version mismatch is `TWOFA_CONFLICT`.
+
+ # Safety
+ `store` valid; `key` NUL-terminated; `bytes` `len` readable bytes (NULL if 0); `out_version`
+ writable.
+ */
+twofa_status twofa_store_put(const twofa_store *store,
+                             const char *key,
+                             const uint8_t *bytes,
+                             uintptr_t len,
+                             uint64_t expected_version,
+                             uint64_t *out_version,
+                             twofa_error **err);
+
+/*
+ Deletes `key` if its version is `expected_version`; a mismatch (or a missing key) is
+ `TWOFA_CONFLICT`.
+
+ # Safety
+ `store` valid; `key` NUL-terminated.
+ */
+twofa_status twofa_store_delete(const twofa_store *store,
+                                const char *key,
+                                uint64_t expected_version,
+                                twofa_error **err);
+
+/*
+ Runs the store conformance suite against a built-in store, as `twofa_check_store` does for
+ host callbacks.
+
+ # Safety
+ `store` valid; `out_json` writable.
+ */
+twofa_status twofa_store_check(const twofa_store *store, char **out_json, twofa_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -10,6 +10,7 @@
 use crate::error::{Failure, invalid, twofa_error};
 use crate::guard::guard;
 use crate::host::{Host, opt_str_arg, str_arg, twofa_host};
+use crate::store::twofa_store;
 use crate::{TWOFA_MAX_CONFIG, TWOFA_MAX_INPUT, twofa_status};
 use std::ffi::{CString, c_char};
 use twofa_core::store::MemoryStore;
@@ -111,8 +112,7 @@ pub unsafe extern "C" fn twofa_engine_new_sqlite(
                 config.sqlite_path.clone().ok_or_else(|| invalid("path is NULL and config.sqlite_path is unset"))?
             }
         };
-        let store = twofa_core::store::SqliteStore::open(&path)
-            .map_err(|e| Failure::from(twofa_core::Error::Storage(e.to_string())))?;
+        let store = twofa_core::store::SqliteStore::open(&path).map_err(crate::store::storage)?;
         let host = host_arg(host);
         Ok((Engine::new(config, store, host)?, host))
     })
@@ -135,6 +135,30 @@ pub unsafe extern "C" fn twofa_engine_new_memory(
         let config = unsafe { config_arg(config_json) }?;
         let host = host_arg(host);
         Ok((Engine::new(config, MemoryStore::new(), host)?, host))
+    })
+}
+
+/// Opens an engine on a built-in store handle (`twofa_store_new_memory` or
+/// `twofa_store_new_sqlite`), which several engines may share. `host` (optional) supplies mail
+/// and clock; its store callbacks are ignored. The engine keeps the store alive.
+///
+/// # Safety
+/// `config_json` NUL-terminated; `store` valid; `host` NULL or valid; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_engine_new_with_store(
+    config_json: *const c_char,
+    store: *const twofa_store,
+    host: *const twofa_host,
+    out: *mut *mut twofa_engine,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    open(out, err, || {
+        // SAFETY: forwarded contract.
+        let config = unsafe { config_arg(config_json) }?;
+        // SAFETY: NULL or valid per the contract.
+        let store = unsafe { store.as_ref() }.ok_or_else(|| invalid("store is NULL"))?;
+        let host = host_arg(host);
+        Ok((Engine::new(config, store.store.clone(), host)?, host))
     })
 }
 

@@ -282,12 +282,18 @@ pub unsafe extern "C" fn twofa_check_store(
         if out_json.is_null() {
             return Err(invalid("out_json is NULL"));
         }
-        let report = twofa_core::store::conformance::check(&host).map_err(|f| {
-            Failure::from(twofa_core::Error::Storage(format!("store conformance: {} failed: {}", f.check, f.message)))
-        })?;
-        let json = serde_json::json!({ "passed": report.passed }).to_string();
+        let json = conformance_json(&host)?;
         // SAFETY: checked non-NULL.
-        unsafe { *out_json = CString::new(json).unwrap_or_default().into_raw() };
+        unsafe { *out_json = json };
         Ok(())
     })
+}
+
+/// Runs the conformance suite on `store` and renders its report as a new C string.
+pub(crate) fn conformance_json(store: &dyn Store) -> Result<*mut c_char, Failure> {
+    let report = twofa_core::store::conformance::check(store).map_err(|f| {
+        Failure::from(twofa_core::Error::Storage(format!("store conformance: {} failed: {}", f.check, f.message)))
+    })?;
+    let json = serde_json::json!({ "passed": report.passed }).to_string();
+    Ok(CString::new(json).unwrap_or_default().into_raw())
 }

@@ -19,12 +19,14 @@ mod error;
 mod guard;
 mod host;
 mod operation;
+mod store;
 
 pub use engine::*;
 pub use error::*;
 pub use guard::twofa_testing_force_panics;
 pub use host::*;
 pub use operation::*;
+pub use store::*;
 
 use std::ffi::{CStr, CString, c_char};
 

@@ -38,6 +38,8 @@ static void test_free_null_is_noop(void) {
     twofa_error_free(NULL);
     twofa_core_free(NULL);
     twofa_operation_free(NULL);
+    twofa_store_free(NULL);
+    twofa_bytes_free(NULL, 5);
     CHECK(1);
 }
 
@@ -365,6 +367,78 @@ static void test_messages_without_secrets(void) {
     }
 }
 
+/* Built-in store handles: shared by engines, the versioned contract, conformance, NULLs. */
+static void test_store_handles(void) {
+    twofa_error *err = NULL;
+    twofa_store *mem = (twofa_store *)SENT_PTR;
+    EXPECT_ERR(twofa_store_new_memory(NULL, &err), TWOFA_INVALID_INPUT, &err);
+    if (!EXPECT_OK(twofa_store_new_memory(&mem, &err), &err)) return;
+
+    /* Two engines on one store see each other's writes; the store outlives its handle. */
+    twofa_engine *a = NULL, *b = NULL;
+    EXPECT_ERR(twofa_engine_new_with_store(CONFIG, NULL, NULL, &a, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_OK(twofa_engine_new_with_store(CONFIG, mem, NULL, &a, &err), &err);
+    EXPECT_OK(twofa_engine_new_with_store(CONFIG, mem, NULL, &b, &err), &err);
+    char *json = SENT;
+    EXPECT_OK(twofa_set_contact_email(a, "dave", "dave@example.com", &json, &err), &err);
+    jfree(json);
+
+    /* get: a copy of the record and its version; a missing key is NULL / 0 / 0. */
+    uint8_t *bytes = (uint8_t *)SENT_PTR;
+    uintptr_t len = 7;
+    uint64_t version = 7;
+    EXPECT_OK(twofa_store_get(mem, "user/dave", &bytes, &len, &version, &err), &err);
+    CHECK(bytes != NULL && len > 0 && version != 0);
+    char *text = strndup((const char *)bytes, len);
+    CHECK_CONTAINS(text, "dave@example.com");
+    free(text);
+    twofa_bytes_free(bytes, len);
+    EXPECT_OK(twofa_store_get(mem, "user/nobody", &bytes, &len, &version, &err), &err);
+    CHECK(bytes == NULL && len == 0 && version == 0);
+    EXPECT_ERR(twofa_store_get(mem, "k", NULL, &len, &version, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_store_get(NULL, "k", &bytes, &len, &version, &err), TWOFA_INVALID_INPUT, &err);
+
+    /* put: insert-only with 0, compare-and-swap otherwise; delete if the version matches. */
+    uint64_t v1 = 0, v2 = 0;
+    EXPECT_OK(twofa_store_put(mem, "k", (const uint8_t *)"one", 3, 0, &v1, &err), &err);
+    EXPECT_ERR(twofa_store_put(mem, "k", (const uint8_t *)"two", 3, 0, &v2, &err), TWOFA_CONFLICT, &err);
+    EXPECT_ERR(twofa_store_put(mem, "k", (const uint8_t *)"two", 3, v1 + 1000, &v2, &err), TWOFA_CONFLICT, &err);
+    EXPECT_OK(twofa_store_put(mem, "k", (const uint8_t *)"two", 3, v1, &v2, &err), &err);
+    CHECK(v2 != 0 && v2 != v1);
+    EXPECT_ERR(twofa_store_put(mem, "k", NULL, 3, v2, &v1, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_store_delete(mem, "k", v1, &err), TWOFA_CONFLICT, &err);
+    EXPECT_OK(twofa_store_delete(mem, "k", v2, &err), &err);
+    EXPECT_ERR(twofa_store_delete(mem, "k", v2, &err), TWOFA_CONFLICT, &err);
+    EXPECT_OK(twofa_store_put(mem, "k", NULL, 0, 0, &v1, &err), &err);
+    CHECK(v1 != v2);
+
+    twofa_store_free(mem);
+    json = SENT;
+    EXPECT_OK(twofa_security_status(b, "dave", &json, &err), &err);
+    CHECK_CONTAINS(json, "\"contact_email\":\"dave@example.com\"");
+    jfree(json);
+    twofa_engine_free(a);
+    twofa_engine_free(b);
+
+    /* SQLite handles: errors, shared file, conformance. */
+    char path[700], bad[800];
+    snprintf(path, sizeof path, "%s/handles.db", temp_dir());
+    snprintf(bad, sizeof bad, "%s/no/such/dir/x.db", temp_dir());
+    twofa_store *db = (twofa_store *)SENT_PTR;
+    EXPECT_ERR(twofa_store_new_sqlite(NULL, &db, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_store_new_sqlite(bad, &db, &err), TWOFA_STORAGE, &err);
+    CHECK(db == (twofa_store *)SENT_PTR);
+    if (EXPECT_OK(twofa_store_new_sqlite(path, &db, &err), &err)) {
+        json = SENT;
+        EXPECT_OK(twofa_store_check(db, &json, &err), &err);
+        CHECK_CONTAINS(json, "\"passed\":[");
+        jfree(json);
+        EXPECT_ERR(twofa_store_check(db, NULL, &err), TWOFA_INVALID_INPUT, &err);
+        twofa_store_free(db);
+    }
+    EXPECT_ERR(twofa_store_check(NULL, &json, &err), TWOFA_INVALID_INPUT, &err);
+}
+
 void register_basics(void) {
     add_test("version", test_version);
     add_test("status_name: every code, unknown codes", test_status_names);
@@ -374,6 +448,7 @@ void register_basics(void) {
     add_test("engine_new_memory: NULL host, host mail and clock", test_engine_new_memory);
     add_test("engine_new: required callbacks, optional mail/clock", test_engine_new_callbacks);
     add_test("engine_new_sqlite: path, config path, errors", test_engine_new_sqlite);
+    add_test("store handles: shared, versioned contract, conformance", test_store_handles);
     add_test("admin_new: NULLs; outlives its engine", test_admin_new_and_lifetime);
     add_test("testing_force_panics: TWOFA_PANIC, counted", test_force_panics);
     add_test("error messages carry no secrets", test_messages_without_secrets);

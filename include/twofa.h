@@ -753,6 +753,21 @@ twofa_status twofa_operation_new(const twofa_core *core,
                                  twofa_error **err);
 
 /*
+ Starts the admin operation `request_json` (`{"op":"totp_import","secret":"...",
+ "algorithm":"SHA1","digits":6,"period":30}` or `{"op":"delete_user"}`) for `user` at Unix
+ time `now`: the sans-IO form of the admin handle, for async admin tooling.
+
+ # Safety
+ As `twofa_operation_new`.
+ */
+twofa_status twofa_admin_operation_new(const twofa_core *core,
+                                       const char *user,
+                                       const char *request_json,
+                                       uint64_t now,
+                                       twofa_operation **out,
+                                       twofa_error **err);
+
+/*
  Describes the next action in `*out`.
 
  # Safety

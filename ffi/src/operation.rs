@@ -26,7 +26,7 @@ use crate::guard::{guard, guard_value};
 use crate::host::{TWOFA_CALLBACK_CONFLICT, TWOFA_CALLBACK_OK, opt_str_arg, str_arg};
 use crate::{TWOFA_MAX_CONFIG, TWOFA_MAX_INPUT, twofa_status};
 use ::twofa_core::store::{StoreError, Versioned};
-use ::twofa_core::{Action, Config, Core, Feedback, Operation, Request};
+use ::twofa_core::{Action, AdminRequest, Config, Core, Feedback, Operation, Request};
 use std::ffi::{CString, c_char};
 use std::sync::Arc;
 
@@ -115,6 +115,32 @@ pub unsafe extern "C" fn twofa_core_free(core: *mut twofa_core) {
     })
 }
 
+/// Checks the arguments of an operation constructor and starts the operation `make` builds.
+unsafe fn start(
+    core: *const twofa_core,
+    user: *const c_char,
+    request_json: *const c_char,
+    out: *mut *mut twofa_operation,
+    err: *mut *mut twofa_error,
+    make: impl FnOnce(Arc<Core>, &str, &str) -> Result<Operation, Failure>,
+) -> twofa_status {
+    guard(err, || {
+        // SAFETY: NULL or valid per the contract.
+        let core = unsafe { core.as_ref() }.ok_or_else(|| invalid("core is NULL"))?;
+        // SAFETY: forwarded contract.
+        let user = unsafe { str_arg(user, "user", 256) }?;
+        // SAFETY: forwarded contract.
+        let json = unsafe { str_arg(request_json, "request_json", TWOFA_MAX_INPUT) }?;
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
+        let op = make(core.core.clone(), user, json)?;
+        // SAFETY: checked non-NULL.
+        unsafe { *out = Box::into_raw(Box::new(twofa_operation { op: Some(op), strings: Vec::new() })) };
+        Ok(())
+    })
+}
+
 /// Starts the operation `request_json` (e.g. `{"op":"login_verify","challenge":"...",
 /// "proof":{"kind":"totp","value":"123456"}}`) for `user` at Unix time `now`.
 ///
@@ -129,22 +155,35 @@ pub unsafe extern "C" fn twofa_operation_new(
     out: *mut *mut twofa_operation,
     err: *mut *mut twofa_error,
 ) -> twofa_status {
-    guard(err, || {
-        // SAFETY: NULL or valid per the contract.
-        let core = unsafe { core.as_ref() }.ok_or_else(|| invalid("core is NULL"))?;
-        // SAFETY: forwarded contract.
-        let user = unsafe { str_arg(user, "user", 256) }?;
-        // SAFETY: forwarded contract.
-        let json = unsafe { str_arg(request_json, "request_json", TWOFA_MAX_INPUT) }?;
-        if out.is_null() {
-            return Err(invalid("out is NULL"));
-        }
-        let request = Request::from_json(json)?;
-        let op = Operation::new(core.core.clone(), user, request, now);
-        // SAFETY: checked non-NULL.
-        unsafe { *out = Box::into_raw(Box::new(twofa_operation { op: Some(op), strings: Vec::new() })) };
-        Ok(())
-    })
+    // SAFETY: forwarded contract.
+    unsafe {
+        start(core, user, request_json, out, err, |core, user, json| {
+            Ok(Operation::new(core, user, Request::from_json(json)?, now))
+        })
+    }
+}
+
+/// Starts the admin operation `request_json` (`{"op":"totp_import","secret":"...",
+/// "algorithm":"SHA1","digits":6,"period":30}` or `{"op":"delete_user"}`) for `user` at Unix
+/// time `now`: the sans-IO form of the admin handle, for async admin tooling.
+///
+/// # Safety
+/// As `twofa_operation_new`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_admin_operation_new(
+    core: *const twofa_core,
+    user: *const c_char,
+    request_json: *const c_char,
+    now: u64,
+    out: *mut *mut twofa_operation,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    // SAFETY: forwarded contract.
+    unsafe {
+        start(core, user, request_json, out, err, |core, user, json| {
+            Ok(Operation::admin(core, user, AdminRequest::from_json(json)?, now))
+        })
+    }
 }
 
 fn c(s: &str) -> CString {

@@ -306,8 +306,61 @@ static void test_callback_name_does_not_leak_into_sans_io(void) {
     env_free(e);
 }
 
+/* The admin operations in sans-IO form: import a known secret, sign in with it, delete. */
+static void test_admin_operations(void) {
+    env *e = env_new(T0);
+    twofa_core *core = new_core(CONFIG);
+    drive_opts o = {0};
+    char *json = SENT;
+    twofa_error *err = NULL;
+    const char *import = "{\"op\":\"totp_import\",\"secret\":\"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\","
+                         "\"algorithm\":\"SHA1\",\"digits\":6,\"period\":30}";
+    twofa_operation *op = (twofa_operation *)SENT_PTR;
+    /* A user request is not an admin request, and the reverse. */
+    EXPECT_ERR(twofa_admin_operation_new(core, "alice", "{\"op\":\"login_begin\"}", T0, &op, &err),
+               TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_operation_new(core, "alice", import, T0, &op, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_admin_operation_new(NULL, "alice", import, T0, &op, &err), TWOFA_INVALID_INPUT, &err);
+    CHECK(op == (twofa_operation *)SENT_PTR);
+
+    if (EXPECT_OK(twofa_admin_operation_new(core, "alice", import, T0, &op, &err), &err)) {
+        EXPECT_OK(drive_op(op, e, &o, &json, &err), &err);
+        CHECK_STR(o.trace, "LW.");
+        CHECK_CONTAINS(json, "\"type\":\"method_added\"");
+        jfree(json);
+        twofa_operation_free(op);
+    }
+    json = SENT;
+    EXPECT_OK(run_op(core, e, "alice", "{\"op\":\"login_begin\"}", T0, &o, &json, &err), &err);
+    char *challenge = json_str(json, "challenge_id");
+    jfree(json);
+    char code[16] = "", request[256];
+    CHECK_INT(oath_code("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", T0, 6, "sha1", code), 1);
+    CHECK_STR(code, "406058");
+    snprintf(request, sizeof request,
+             "{\"op\":\"login_verify\",\"challenge\":\"%s\",\"proof\":{\"kind\":\"totp\",\"value\":\"%s\"}}",
+             challenge ? challenge : "", code);
+    free(challenge);
+    json = SENT;
+    EXPECT_OK(run_op(core, e, "alice", request, T0, &o, &json, &err), &err);
+    CHECK_CONTAINS(json, "\"type\":\"login_success\"");
+    jfree(json);
+
+    op = NULL;
+    if (EXPECT_OK(twofa_admin_operation_new(core, "alice", "{\"op\":\"delete_user\"}", T0, &op, &err), &err)) {
+        json = SENT;
+        EXPECT_OK(drive_op(op, e, &o, &json, &err), &err);
+        jfree(json);
+        twofa_operation_free(op);
+    }
+    CHECK(!store_has(&e->store, "user/alice"));
+    twofa_core_free(core);
+    env_free(e);
+}
+
 void register_sansio(void) {
     add_test("core_new", test_core_new);
+    add_test("admin_operation_new: import, sign in, delete", test_admin_operations);
     add_test("operation: security_status, set_contact_email", test_security_status_op);
     add_test("operation: email enrol with mail capture; failed send", test_email_enroll_ops);
     add_test("operation: conflict then success; too many conflicts", test_conflict_then_success);

@@ -1,0 +1,293 @@
+"""The asyncio engine: the same operations as coroutines, over an async store and mailer.
+
+Each operation runs libtwofa's sans-IO state machine (`twofa_operation_*`): libtwofa decides
+and says what to do next (load a key, write it if its version matches, delete it, send a
+message); this module only performs that action with ``await`` and feeds the result back. The
+retries after conflicts and the pending → sent → armed sequence of one-time codes stay in the
+core.
+
+The store may be an `AsyncStore` (coroutines), a synchronous `Store` (called directly, so it
+should not block), a `MemoryStore`, or a `SqliteStore` (its calls run in a worker thread);
+``store=None`` opens the SQLite store at the config's ``sqlite_path``. The mailer may return an
+awaitable. The clock is a plain callable returning Unix seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+from ._ffi import c_str, call, call_json, raise_with_cause
+from ._native import ffi, lib
+from .engine import Clock, ConfigArg, ProofKind, StepUp
+from .errors import InvalidInput, Mail, Storage, StoreConflict, TwofaError
+from .stores import AsyncStore, SqliteStore, Store
+from .types import (
+    CodeSent,
+    LoginChallenge,
+    LoginSuccess,
+    Message,
+    MethodAdded,
+    MethodInfo,
+    Notices,
+    RecoveryCodes,
+    SecurityStatus,
+    StepUpToken,
+    TotpSetup,
+    WebauthnRegistration,
+)
+
+#: An async mailer (or a plain one): called with each message; raising means not delivered.
+AsyncMailer = Callable[[Message], Awaitable[object] | object]
+
+_FAILED = 2
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class _ThreadedStore:
+    """Runs a blocking store's calls in a worker thread."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def get(self, key: str) -> tuple[bytes, int] | None:
+        return await asyncio.to_thread(self._store.get, key)
+
+    async def put(self, key: str, value: bytes, expected_version: int | None) -> int:
+        return await asyncio.to_thread(self._store.put, key, value, expected_version)
+
+    async def delete(self, key: str, expected_version: int) -> None:
+        await asyncio.to_thread(self._store.delete, key, expected_version)
+
+
+def _reason(e: BaseException) -> Any:
+    """What a failed action is reported as (the exception's type and text, NUL-free, capped)."""
+    return f"{type(e).__name__}: {e}".replace("\0", " ")[:1000].encode()
+
+
+def _text(p: Any) -> str:
+    text: bytes = ffi.string(p)
+    return text.decode()
+
+
+def _step_up(step_up: StepUp) -> str | None:
+    return step_up.token if isinstance(step_up, StepUpToken) else step_up
+
+
+def _json_text(value: str | Mapping[str, Any]) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class Engine:
+    """A twofa engine for asyncio: `twofa.Engine`'s operations as coroutines."""
+
+    def __init__(
+        self,
+        config: ConfigArg,
+        *,
+        store: AsyncStore | Store | None = None,
+        mailer: AsyncMailer | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        config_text = _json_text(config)
+        out = ffi.new("twofa_core **")
+        call(lib.twofa_core_new, c_str(config_text, "config"), out)
+        self._core = ffi.gc(out[0], lib.twofa_core_free)
+        if store is None:
+            path = json.loads(config_text).get("sqlite_path")
+            if not isinstance(path, str):
+                raise InvalidInput("invalid input: no store given and config.sqlite_path is unset")
+            store = SqliteStore(path)
+        self._store: Any = _ThreadedStore(store) if isinstance(store, SqliteStore) else store
+        self._mailer = mailer
+        self._clock: Clock = clock or time.time
+
+    async def _run(self, user: str, request: dict[str, Any], admin: bool = False) -> Any:
+        """Runs one operation to its end and returns its JSON outcome."""
+        out = ffi.new("twofa_operation **")
+        new = lib.twofa_admin_operation_new if admin else lib.twofa_operation_new
+        now = int(self._clock())
+        call(new, self._core, c_str(user, "user"), c_str(json.dumps(request), "request"), now, out)
+        op = ffi.gc(out[0], lib.twofa_operation_free)
+        action = ffi.new("twofa_action *")
+        causes: dict[int, BaseException] = {}
+        while True:
+            call(lib.twofa_operation_next, op, action)
+            if action.kind == lib.TWOFA_ACTION_DONE:
+                break
+            status = await self._perform(op, action, causes)
+            if status != lib.TWOFA_OK:
+                # libtwofa refused the answer (a bug here): stop rather than loop.
+                raise TwofaError(_text(lib.twofa_last_error_message()), code=status)
+        try:
+            return call_json(lib.twofa_operation_finish, op)
+        except TwofaError as e:
+            raise_with_cause(e, causes.get(e.code))
+            raise
+
+    async def _perform(self, op: Any, action: Any, causes: dict[int, BaseException]) -> int:
+        """Performs one action and feeds its result; remembers the exception of a failure."""
+        kind = action.kind
+        if kind == lib.TWOFA_ACTION_SEND:
+            message = Message(_text(action.to), _text(action.subject), _text(action.text), _text(action.html))
+            try:
+                if self._mailer is None:
+                    raise RuntimeError("no mailer")
+                await _maybe_await(self._mailer(message))
+            except Exception as e:
+                causes[Mail.CODE] = e
+                return int(lib.twofa_operation_feed_send(op, _FAILED, _reason(e)))
+            return int(lib.twofa_operation_feed_send(op, lib.TWOFA_CALLBACK_OK, ffi.NULL))
+        key = _text(action.key)
+        if kind == lib.TWOFA_ACTION_LOAD:
+            try:
+                found = await _maybe_await(self._store.get(key))
+                if found is not None and (not isinstance(found[1], int) or found[1] <= 0):
+                    raise ValueError(f"store.get returned version {found[1]!r}: versions are positive ints")
+            except Exception as e:
+                causes[Storage.CODE] = e
+                return int(lib.twofa_operation_feed_load(op, _FAILED, _reason(e), ffi.NULL, 0, 0))
+            if found is None:
+                return int(lib.twofa_operation_feed_load(op, lib.TWOFA_CALLBACK_OK, ffi.NULL, ffi.NULL, 0, 0))
+            value, version = found
+            data = ffi.from_buffer("uint8_t[]", value)
+            return int(lib.twofa_operation_feed_load(op, lib.TWOFA_CALLBACK_OK, ffi.NULL, data, len(value), version))
+        expected = int(action.expected_version)
+        if kind == lib.TWOFA_ACTION_WRITE:
+            value = bytes(ffi.buffer(action.bytes, action.len))
+            try:
+                version = await _maybe_await(self._store.put(key, value, expected or None))
+                if not isinstance(version, int) or version <= 0:
+                    raise ValueError(f"store.put returned {version!r}: versions are positive ints")
+            except StoreConflict:
+                return int(lib.twofa_operation_feed_write(op, lib.TWOFA_CALLBACK_CONFLICT, ffi.NULL, 0))
+            except Exception as e:
+                causes[Storage.CODE] = e
+                return int(lib.twofa_operation_feed_write(op, _FAILED, _reason(e), 0))
+            return int(lib.twofa_operation_feed_write(op, lib.TWOFA_CALLBACK_OK, ffi.NULL, version))
+        try:
+            await _maybe_await(self._store.delete(key, expected))
+        except StoreConflict:
+            return int(lib.twofa_operation_feed_delete(op, lib.TWOFA_CALLBACK_CONFLICT, ffi.NULL))
+        except Exception as e:
+            causes[Storage.CODE] = e
+            return int(lib.twofa_operation_feed_delete(op, _FAILED, _reason(e)))
+        return int(lib.twofa_operation_feed_delete(op, lib.TWOFA_CALLBACK_OK, ffi.NULL))
+
+    async def security_status(self, user: str) -> SecurityStatus:
+        """The user's methods, policy state and advice."""
+        return SecurityStatus.from_json(await self._run(user, {"op": "security_status"}))
+
+    async def set_contact_email(self, user: str, address: str) -> Notices:
+        """Sets where security notices go; the previous address is told."""
+        return Notices.from_json(await self._run(user, {"op": "set_contact_email", "address": address}))
+
+    async def mark_order_created(self, user: str) -> None:
+        """Records that the account has created orders: from now on 2FA is required."""
+        await self._run(user, {"op": "mark_order_created"})
+
+    async def totp_enroll_begin(self, user: str, account_name: str, step_up: StepUp = None) -> TotpSetup:
+        """Starts an authenticator-app enrolment: the secret, otpauth URI and QR code."""
+        request = {"op": "totp_enroll_begin", "account_name": account_name, "step_up": _step_up(step_up)}
+        return TotpSetup.from_json(await self._run(user, request))
+
+    async def totp_enroll_confirm(self, user: str, code: str, step_up: StepUp = None) -> MethodAdded:
+        """Confirms the pending authenticator app with a code from it."""
+        request = {"op": "totp_enroll_confirm", "code": code, "step_up": _step_up(step_up)}
+        return MethodAdded.from_json(await self._run(user, request))
+
+    async def email_enroll_begin(self, user: str, address: str, step_up: StepUp = None) -> CodeSent:
+        """Emails a code to a new address."""
+        request = {"op": "email_enroll_begin", "address": address, "step_up": _step_up(step_up)}
+        return CodeSent.from_json(await self._run(user, request))
+
+    async def email_enroll_confirm(self, user: str, code: str, step_up: StepUp = None) -> MethodAdded:
+        """Confirms the pending address with the emailed code."""
+        request = {"op": "email_enroll_confirm", "code": code, "step_up": _step_up(step_up)}
+        return MethodAdded.from_json(await self._run(user, request))
+
+    async def webauthn_register_begin(
+        self, user: str, friendly_name: str, step_up: StepUp = None
+    ) -> WebauthnRegistration:
+        """Starts registering a WebAuthn device: options for ``navigator.credentials.create``."""
+        request = {"op": "webauthn_register_begin", "friendly_name": friendly_name, "step_up": _step_up(step_up)}
+        return WebauthnRegistration.from_json(await self._run(user, request))
+
+    async def webauthn_register_finish(
+        self, user: str, credential: str | Mapping[str, Any], step_up: StepUp = None
+    ) -> MethodAdded:
+        """Finishes the registration with the browser's ``PublicKeyCredential.toJSON()``."""
+        request = {
+            "op": "webauthn_register_finish",
+            "credential_json": _json_text(credential),
+            "step_up": _step_up(step_up),
+        }
+        return MethodAdded.from_json(await self._run(user, request))
+
+    async def rename_method(self, user: str, method_id: str, label: str, step_up: StepUp = None) -> MethodInfo:
+        """Renames a method."""
+        request = {"op": "rename_method", "method_id": method_id, "label": label, "step_up": _step_up(step_up)}
+        return MethodInfo.from_json(await self._run(user, request))
+
+    async def remove_method(self, user: str, method_id: str, step_up: StepUp = None) -> Notices:
+        """Removes a method, unless policy forbids it (`twofa.PolicyViolation`)."""
+        request = {"op": "remove_method", "method_id": method_id, "step_up": _step_up(step_up)}
+        return Notices.from_json(await self._run(user, request))
+
+    async def recovery_codes_generate(self, user: str, step_up: StepUp = None) -> RecoveryCodes:
+        """Replaces the recovery codes with a fresh set, shown once."""
+        request = {"op": "recovery_codes_generate", "step_up": _step_up(step_up)}
+        return RecoveryCodes.from_json(await self._run(user, request))
+
+    async def login_begin(self, user: str) -> LoginChallenge:
+        """Starts a sign-in (after the host checked the password)."""
+        return LoginChallenge.from_json(await self._run(user, {"op": "login_begin"}))
+
+    async def login_send_email_code(self, user: str, challenge: str) -> CodeSent:
+        """Emails a fresh sign-in code for the challenge."""
+        return CodeSent.from_json(await self._run(user, {"op": "login_send_email_code", "challenge": challenge}))
+
+    async def login_verify(
+        self, user: str, challenge: str, kind: ProofKind, value: str | Mapping[str, Any]
+    ) -> LoginSuccess:
+        """Verifies a second factor: a TOTP, email or recovery code, or a WebAuthn assertion."""
+        request = {"op": "login_verify", "challenge": challenge, "proof": {"kind": kind, "value": _json_text(value)}}
+        return LoginSuccess.from_json(await self._run(user, request))
+
+    def admin(self) -> Admin:
+        """The admin capability of this engine. Give it only to administrative code."""
+        return Admin(self)
+
+
+class Admin:
+    """Administrative operations as coroutines, kept off the user-facing `Engine`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    async def totp_import(
+        self,
+        user: str,
+        secret: str,
+        *,
+        algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1",
+        digits: int = 6,
+        period: int = 30,
+    ) -> MethodAdded:
+        """Imports a confirmed TOTP secret (base32), replacing any authenticator app of the user."""
+        request = {"op": "totp_import", "secret": secret, "algorithm": algorithm, "digits": digits, "period": period}
+        return MethodAdded.from_json(await self._engine._run(user, request, admin=True))
+
+    async def delete_user(self, user: str) -> None:
+        """Deletes everything twofa stores about the user (`twofa.NotFound` if nothing)."""
+        await self._engine._run(user, {"op": "delete_user"}, admin=True)
+
+
+__all__ = ["Admin", "AsyncMailer", "Engine"]

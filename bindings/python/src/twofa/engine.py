@@ -1,0 +1,210 @@
+"""The synchronous engine: one method per canonical operation, over libtwofa."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+from ._ffi import c_str, call, call_json, json_arg
+from ._native import ffi, lib
+from .errors import TwofaError
+from .stores import Host, NativeStore, Store
+from .types import (
+    CodeSent,
+    LoginChallenge,
+    LoginSuccess,
+    Message,
+    MethodAdded,
+    MethodInfo,
+    Notices,
+    RecoveryCodes,
+    SecurityStatus,
+    StepUpToken,
+    TotpSetup,
+    WebauthnRegistration,
+)
+
+#: The config: the JSON object the README documents, as text or as a mapping.
+ConfigArg = str | Mapping[str, Any]
+#: A step-up token, as returned by a sign-in or a first method, or its text.
+StepUp = StepUpToken | str | None
+#: A mailer: called with each message to deliver; raising means it was not delivered.
+Mailer = Callable[[Message], object]
+#: A clock: the current Unix time in seconds.
+Clock = Callable[[], int | float]
+#: The kind of a sign-in proof.
+ProofKind = Literal["totp", "email", "webauthn", "recovery"]
+
+
+def config_json(config: ConfigArg) -> Any:
+    """The config argument as a C string."""
+    return json_arg(config, "config")
+
+
+def step_up_arg(step_up: StepUp) -> Any:
+    """The step-up argument as a C string (None: NULL)."""
+    return c_str(step_up.token if isinstance(step_up, StepUpToken) else step_up, "step_up")
+
+
+def credential_arg(value: str | Mapping[str, Any], name: str) -> Any:
+    """A browser's `PublicKeyCredential.toJSON()` (text or dict), or any other proof value."""
+    return json_arg(value, name)
+
+
+class Engine:
+    """A twofa engine: a validated config, a store, mail delivery and a clock.
+
+    ``store=None`` opens the embedded SQLite store at the config's ``sqlite_path``; a
+    `MemoryStore` or `SqliteStore` is used natively (and may be shared by several engines); any
+    other object with ``get``/``put``/``delete`` (`Store`) is called back. ``mailer`` receives
+    each `Message` (without one, every delivery fails); ``clock`` returns Unix seconds (default:
+    the system clock). Safe to share between threads: calls release the GIL while in libtwofa.
+    """
+
+    def __init__(
+        self,
+        config: ConfigArg,
+        *,
+        store: Store | None = None,
+        mailer: Mailer | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        python_store = None if store is None or isinstance(store, NativeStore) else store
+        self._host = Host(python_store, mailer, clock)
+        self._store = store
+        out = ffi.new("twofa_engine **")
+        cfg = config_json(config)
+        try:
+            if store is None:
+                call(lib.twofa_engine_new_sqlite, cfg, ffi.NULL, self._host.struct, out)
+            elif isinstance(store, NativeStore):
+                call(lib.twofa_engine_new_with_store, cfg, store._handle, self._host.struct, out)
+            else:
+                call(lib.twofa_engine_new, cfg, self._host.struct, out)
+        except TwofaError as e:
+            self._host.raise_error(e)
+        self._engine = ffi.gc(out[0], lib.twofa_engine_free)
+
+    def _run(self, fn: Any, user: str, *args: Any) -> Any:
+        """Runs one operation and returns its JSON outcome."""
+        self._host.begin()
+        try:
+            return call_json(fn, self._engine, c_str(user, "user"), *args)
+        except TwofaError as e:
+            self._host.raise_error(e)
+            raise
+
+    def security_status(self, user: str) -> SecurityStatus:
+        """The user's methods, policy state and advice."""
+        return SecurityStatus.from_json(self._run(lib.twofa_security_status, user))
+
+    def set_contact_email(self, user: str, address: str) -> Notices:
+        """Sets where security notices go; the previous address is told."""
+        return Notices.from_json(self._run(lib.twofa_set_contact_email, user, c_str(address, "address")))
+
+    def mark_order_created(self, user: str) -> None:
+        """Records that the account has created orders: from now on 2FA is required."""
+        self._host.begin()
+        try:
+            call(lib.twofa_mark_order_created, self._engine, c_str(user, "user"))
+        except TwofaError as e:
+            self._host.raise_error(e)
+
+    def totp_enroll_begin(self, user: str, account_name: str, step_up: StepUp = None) -> TotpSetup:
+        """Starts an authenticator-app enrolment: the secret, otpauth URI and QR code."""
+        args = (c_str(account_name, "account_name"), step_up_arg(step_up))
+        return TotpSetup.from_json(self._run(lib.twofa_totp_enroll_begin, user, *args))
+
+    def totp_enroll_confirm(self, user: str, code: str, step_up: StepUp = None) -> MethodAdded:
+        """Confirms the pending authenticator app with a code from it."""
+        args = (c_str(code, "code"), step_up_arg(step_up))
+        return MethodAdded.from_json(self._run(lib.twofa_totp_enroll_confirm, user, *args))
+
+    def email_enroll_begin(self, user: str, address: str, step_up: StepUp = None) -> CodeSent:
+        """Emails a code to a new address."""
+        args = (c_str(address, "address"), step_up_arg(step_up))
+        return CodeSent.from_json(self._run(lib.twofa_email_enroll_begin, user, *args))
+
+    def email_enroll_confirm(self, user: str, code: str, step_up: StepUp = None) -> MethodAdded:
+        """Confirms the pending address with the emailed code."""
+        args = (c_str(code, "code"), step_up_arg(step_up))
+        return MethodAdded.from_json(self._run(lib.twofa_email_enroll_confirm, user, *args))
+
+    def webauthn_register_begin(self, user: str, friendly_name: str, step_up: StepUp = None) -> WebauthnRegistration:
+        """Starts registering a WebAuthn device: options for ``navigator.credentials.create``."""
+        args = (c_str(friendly_name, "friendly_name"), step_up_arg(step_up))
+        return WebauthnRegistration.from_json(self._run(lib.twofa_webauthn_register_begin, user, *args))
+
+    def webauthn_register_finish(
+        self, user: str, credential: str | Mapping[str, Any], step_up: StepUp = None
+    ) -> MethodAdded:
+        """Finishes the registration with the browser's ``PublicKeyCredential.toJSON()``."""
+        args = (credential_arg(credential, "credential"), step_up_arg(step_up))
+        return MethodAdded.from_json(self._run(lib.twofa_webauthn_register_finish, user, *args))
+
+    def rename_method(self, user: str, method_id: str, label: str, step_up: StepUp = None) -> MethodInfo:
+        """Renames a method."""
+        args = (c_str(method_id, "method_id"), c_str(label, "label"), step_up_arg(step_up))
+        return MethodInfo.from_json(self._run(lib.twofa_rename_method, user, *args))
+
+    def remove_method(self, user: str, method_id: str, step_up: StepUp = None) -> Notices:
+        """Removes a method, unless policy forbids it (`twofa.PolicyViolation`)."""
+        args = (c_str(method_id, "method_id"), step_up_arg(step_up))
+        return Notices.from_json(self._run(lib.twofa_remove_method, user, *args))
+
+    def recovery_codes_generate(self, user: str, step_up: StepUp = None) -> RecoveryCodes:
+        """Replaces the recovery codes with a fresh set, shown once."""
+        return RecoveryCodes.from_json(self._run(lib.twofa_recovery_codes_generate, user, step_up_arg(step_up)))
+
+    def login_begin(self, user: str) -> LoginChallenge:
+        """Starts a sign-in (after the host checked the password)."""
+        return LoginChallenge.from_json(self._run(lib.twofa_login_begin, user))
+
+    def login_send_email_code(self, user: str, challenge: str) -> CodeSent:
+        """Emails a fresh sign-in code for the challenge."""
+        return CodeSent.from_json(self._run(lib.twofa_login_send_email_code, user, c_str(challenge, "challenge")))
+
+    def login_verify(self, user: str, challenge: str, kind: ProofKind, value: str | Mapping[str, Any]) -> LoginSuccess:
+        """Verifies a second factor: a TOTP, email or recovery code, or a WebAuthn assertion
+        (the browser's ``PublicKeyCredential.toJSON()``, as text or dict)."""
+        args = (c_str(challenge, "challenge"), c_str(kind, "kind"), credential_arg(value, "value"))
+        return LoginSuccess.from_json(self._run(lib.twofa_login_verify, user, *args))
+
+    def admin(self) -> Admin:
+        """The admin capability of this engine (same store, mail and clock). Give it only to
+        administrative code."""
+        return Admin(self)
+
+
+class Admin:
+    """Administrative operations, kept off the user-facing `Engine`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._host = engine._host
+        out = ffi.new("twofa_admin **")
+        call(lib.twofa_admin_new, engine._engine, out)
+        self._admin = ffi.gc(out[0], lib.twofa_admin_free)
+
+    def totp_import(
+        self, user: str, secret: str, *, algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1", digits: int = 6,
+        period: int = 30,
+    ) -> MethodAdded:
+        """Imports a confirmed TOTP secret (base32), replacing any authenticator app of the user."""
+        self._host.begin()
+        try:
+            outcome = call_json(
+                lib.twofa_admin_totp_import, self._admin, c_str(user, "user"), c_str(secret, "secret"),
+                c_str(algorithm, "algorithm"), digits, period,
+            )
+        except TwofaError as e:
+            self._host.raise_error(e)
+            raise
+        return MethodAdded.from_json(outcome)
+
+    def delete_user(self, user: str) -> None:
+        """Deletes everything twofa stores about the user (`twofa.NotFound` if nothing)."""
+        self._host.begin()
+        try:
+            call(lib.twofa_admin_delete_user, self._admin, c_str(user, "user"))
+        except TwofaError as e:
+            self._host.raise_error(e)

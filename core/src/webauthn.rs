@@ -412,13 +412,15 @@ impl RelyingParty {
     /// (so a device removed since begin is refused), and its counter is compared with the
     /// current one in `creds`. A valid signature whose counter did not increase gives
     /// [`AssertionOutcome::CounterRegressed`]; authenticators that always report 0 keep
-    /// working. Malformed JSON → [`Error::InvalidInput`]; any other failed check →
-    /// [`Error::WebauthnRejected`].
+    /// working. A `userHandle` in the response must be `user_handle`, the user's WebAuthn
+    /// handle (WebAuthn §7.2 step 6: the credential's owner). Malformed JSON →
+    /// [`Error::InvalidInput`]; any other failed check → [`Error::WebauthnRejected`].
     pub(crate) fn authenticate_finish(
         &self,
         response_json: &str,
         challenge: &AuthenticationChallenge,
         creds: &[StoredCredential],
+        user_handle: &[u8],
     ) -> Result<AssertionOutcome, Error> {
         let response: wa::PublicKeyCredential = serde_json::from_str(response_json)
             .map_err(|_| Error::invalid("webauthn response: not an assertion PublicKeyCredential JSON"))?;
@@ -431,6 +433,9 @@ impl RelyingParty {
             .iter()
             .find(|c| c.id == credential_id)
             .ok_or_else(|| rejected_because("credential not registered"))?;
+        if response.get_user_unique_id().is_some_and(|h| h != user_handle) {
+            return Err(rejected_because("the user handle is not the credential owner's"));
+        }
         match self.core.authenticate_single_credential(&response, &challenge.state, &stored.credential) {
             Ok(result) => {
                 let mut updated = stored.clone();
@@ -605,6 +610,9 @@ pub(crate) mod test_support;
 #[cfg(test)]
 mod tests {
     use super::test_support::SoftAuthenticator;
+
+    /// The WebAuthn user handle the tests register with.
+    const HANDLE: &[u8] = b"h";
     use super::*;
 
     const ORIGIN: &str = "http://localhost:8080";
@@ -629,7 +637,7 @@ mod tests {
 
     /// Registers a new credential of `auth` for the user with handle `handle`.
     fn enrol(rp: &RelyingParty, auth: &mut SoftAuthenticator, existing: &[StoredCredential]) -> StoredCredential {
-        let (options, state) = rp.register_begin(b"user-1-handle", "alice", "Alice", existing).unwrap();
+        let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", existing).unwrap();
         let response = auth.register(&options, ORIGIN);
         rp.register_finish(&response, &state).unwrap()
     }
@@ -641,7 +649,7 @@ mod tests {
     ) -> Result<AssertionOutcome, Error> {
         let (options, challenge) = rp.authenticate_begin(creds).unwrap();
         let response = auth.authenticate(&options, ORIGIN);
-        rp.authenticate_finish(&response, &challenge, creds)
+        rp.authenticate_finish(&response, &challenge, creds, HANDLE)
     }
 
     fn verified(outcome: Result<AssertionOutcome, Error>) -> (StoredCredential, bool) {
@@ -821,12 +829,12 @@ mod tests {
     fn states_and_credentials_serialise_deterministically() {
         let rp = rp();
         let mut auth = SoftAuthenticator::new();
-        let (options, state) = rp.register_begin(b"handle", "alice", "Alice", &[]).unwrap();
+        let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         let state_json = serde_json::to_string(&state).unwrap();
         assert_eq!(state_json, serde_json::to_string(&state).unwrap());
         let back_state: RegistrationState = serde_json::from_str(&state_json).unwrap();
         assert_eq!(back_state, state);
-        assert_ne!(back_state, rp.register_begin(b"handle", "alice", "Alice", &[]).unwrap().1);
+        assert_ne!(back_state, rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap().1);
         let state = back_state;
         assert_eq!(serde_json::to_string(&state).unwrap(), state_json);
         let chal = URL_SAFE_NO_PAD.encode(b64_field(&serde_json::from_str(&options).unwrap(), "/publicKey/challenge"));
@@ -863,7 +871,7 @@ mod tests {
         assert!(!ch_json.contains("\"cred\""), "no credential copies in the challenge");
         // The stored forms still work after a round trip.
         let response = auth.authenticate(&options, ORIGIN);
-        verified(rp.authenticate_finish(&response, &challenge, &[back]));
+        verified(rp.authenticate_finish(&response, &challenge, &[back], HANDLE));
     }
 
     // ---- ceremonies ----
@@ -900,15 +908,15 @@ mod tests {
         })
         .unwrap();
         let mut auth = SoftAuthenticator::new();
-        let (options, state) = rp.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+        let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         let response = auth.register(&options, "https://app.localhost");
         let creds = [rp.register_finish(&response, &state).unwrap()];
         let (options, challenge) = rp.authenticate_begin(&creds).unwrap();
         let response = auth.authenticate(&options, ORIGIN);
-        verified(rp.authenticate_finish(&response, &challenge, &creds));
+        verified(rp.authenticate_finish(&response, &challenge, &creds, HANDLE));
         // Same host, other port: refused.
         let response = auth.authenticate(&options, "https://app.localhost:8443");
-        rejected_with(rp.authenticate_finish(&response, &challenge, &creds), "origin not allowed");
+        rejected_with(rp.authenticate_finish(&response, &challenge, &creds, HANDLE), "origin not allowed");
     }
 
     #[test]
@@ -920,7 +928,7 @@ mod tests {
         let (_, uv) = verified(sign_in(&rp, &mut auth, &[cred]));
         assert!(uv);
         // An authenticator that cannot verify the user cannot even register.
-        let (options, _) = rp.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+        let (options, _) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         assert!(SoftAuthenticator::new().try_register(&options, ORIGIN).is_err());
     }
 
@@ -930,7 +938,7 @@ mod tests {
         for origin in
             ["http://localhost:8081", "https://localhost:8080", "http://evil.localhost:8080", "https://evil.example"]
         {
-            let (options, state) = rp.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+            let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
             let response = SoftAuthenticator::new().register(&options, origin);
             rejected_with(rp.register_finish(&response, &state), "origin not allowed");
         }
@@ -939,7 +947,7 @@ mod tests {
     #[test]
     fn registration_for_wrong_rp_id_refused() {
         let rp = rp();
-        let (options, state) = rp.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+        let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         // A phishing page relays our challenge but the authenticator scopes the credential
         // to its own RP id.
         let options = edit_json(&options, |v| v["publicKey"]["rp"]["id"] = "evil.localhost".into());
@@ -957,20 +965,20 @@ mod tests {
         let creds = [enrol(&rp, &mut auth, &[])];
         let (options, challenge) = rp.authenticate_begin(&creds).unwrap();
         let response = auth.authenticate(&options, "http://localhost:9999");
-        rejected_with(rp.authenticate_finish(&response, &challenge, &creds), "origin not allowed");
+        rejected_with(rp.authenticate_finish(&response, &challenge, &creds, HANDLE), "origin not allowed");
         let evil = edit_json(&options, |v| v["publicKey"]["rpId"] = "evil.localhost".into());
         let response = auth.authenticate(&evil, ORIGIN);
-        rejected_with(rp.authenticate_finish(&response, &challenge, &creds), "rp id hash mismatch");
+        rejected_with(rp.authenticate_finish(&response, &challenge, &creds, HANDLE), "rp id hash mismatch");
     }
 
     #[test]
     fn replayed_registration_response_refused() {
         let rp = rp();
         let mut auth = SoftAuthenticator::new();
-        let (options, state1) = rp.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+        let (options, state1) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         let response = auth.register(&options, ORIGIN);
         rp.register_finish(&response, &state1).unwrap();
-        let (_, state2) = rp.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+        let (_, state2) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         rejected_with(rp.register_finish(&response, &state2), "challenge mismatch");
     }
 
@@ -981,12 +989,11 @@ mod tests {
         let mut auth = SoftAuthenticator::counter_zero();
         let first = enrol(&rp, &mut auth, &[]);
         auth.set_reuse_credential(true);
-        let (options, state) =
-            rp.register_begin(b"user-1-handle", "alice", "Alice", std::slice::from_ref(&first)).unwrap();
+        let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", std::slice::from_ref(&first)).unwrap();
         let response = auth.register(&options, ORIGIN);
         rejected_with(rp.register_finish(&response, &state), "credential already registered");
         // Without the exclusion the same response would have passed.
-        let (options, state) = rp.register_begin(b"user-1-handle", "alice", "Alice", &[]).unwrap();
+        let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         let again = rp.register_finish(&auth.register(&options, ORIGIN), &state).unwrap();
         assert_eq!(again.id(), first.id());
     }
@@ -998,14 +1005,14 @@ mod tests {
         let creds = vec![enrol(&rp, &mut auth, &[])];
         let (options, challenge1) = rp.authenticate_begin(&creds).unwrap();
         let response = auth.authenticate(&options, ORIGIN);
-        let (updated, _) = verified(rp.authenticate_finish(&response, &challenge1, &creds));
+        let (updated, _) = verified(rp.authenticate_finish(&response, &challenge1, &creds, HANDLE));
         let creds = vec![updated];
         let (_, challenge2) = rp.authenticate_begin(&creds).unwrap();
-        rejected_with(rp.authenticate_finish(&response, &challenge2, &creds), "challenge mismatch");
+        rejected_with(rp.authenticate_finish(&response, &challenge2, &creds, HANDLE), "challenge mismatch");
         // Against the same challenge again (the engine deletes used challenges; if it did
         // not), the counter catches it for a counting authenticator.
         assert!(matches!(
-            rp.authenticate_finish(&response, &challenge1, &creds),
+            rp.authenticate_finish(&response, &challenge1, &creds, HANDLE),
             Ok(AssertionOutcome::CounterRegressed { .. })
         ));
     }
@@ -1024,30 +1031,30 @@ mod tests {
             sig[last] ^= 0x01;
             set_b64_field(v, "/response/signature", &sig);
         });
-        rejected_with(rp.authenticate_finish(&tampered, &challenge, &creds), "signature invalid");
+        rejected_with(rp.authenticate_finish(&tampered, &challenge, &creds, HANDLE), "signature invalid");
         // Break the DER itself.
         let garbled = edit_json(&response, |v| {
             let mut sig = b64_field(v, "/response/signature");
             sig[0] ^= 0xff;
             set_b64_field(v, "/response/signature", &sig);
         });
-        rejected_with(rp.authenticate_finish(&garbled, &challenge, &creds), "signature malformed");
+        rejected_with(rp.authenticate_finish(&garbled, &challenge, &creds, HANDLE), "signature malformed");
         // Tampered authenticator data (counter bumped) and client data are signed too.
         let bumped = edit_json(&response, |v| {
             let mut data = b64_field(v, "/response/authenticatorData");
             data[36] = data[36].wrapping_add(5);
             set_b64_field(v, "/response/authenticatorData", &data);
         });
-        rejected_with(rp.authenticate_finish(&bumped, &challenge, &creds), "signature invalid");
+        rejected_with(rp.authenticate_finish(&bumped, &challenge, &creds, HANDLE), "signature invalid");
         let client_data = edit_json(&response, |v| {
             let data = b64_field(v, "/response/clientDataJSON");
             let mut cd: serde_json::Value = serde_json::from_slice(&data).unwrap();
             cd["extra"] = "x".into();
             set_b64_field(v, "/response/clientDataJSON", cd.to_string().as_bytes());
         });
-        rejected_with(rp.authenticate_finish(&client_data, &challenge, &creds), "signature invalid");
+        rejected_with(rp.authenticate_finish(&client_data, &challenge, &creds, HANDLE), "signature invalid");
         // The genuine response still passes.
-        verified(rp.authenticate_finish(&response, &challenge, &creds));
+        verified(rp.authenticate_finish(&response, &challenge, &creds, HANDLE));
     }
 
     #[test]
@@ -1087,11 +1094,12 @@ mod tests {
         let (options2, challenge2) = rp.authenticate_begin(std::slice::from_ref(&cred0)).unwrap();
         // The original finishes the second one first: counter 0 -> 1.
         let response2 = original.authenticate(&options2, ORIGIN);
-        let (cred1, _) = verified(rp.authenticate_finish(&response2, &challenge2, std::slice::from_ref(&cred0)));
+        let (cred1, _) =
+            verified(rp.authenticate_finish(&response2, &challenge2, std::slice::from_ref(&cred0), HANDLE));
         // The clone answers the first with counter 1: > 0 (begin-time) but <= 1 (current).
         let response1 = clone.authenticate(&options1, ORIGIN);
         assert!(matches!(
-            rp.authenticate_finish(&response1, &challenge1, &[cred1]),
+            rp.authenticate_finish(&response1, &challenge1, &[cred1], HANDLE),
             Ok(AssertionOutcome::CounterRegressed { .. })
         ));
         // Out-of-order assertions of ONE authenticator look the same: verify the later
@@ -1101,8 +1109,11 @@ mod tests {
         let (o2, c2) = rp.authenticate_begin(std::slice::from_ref(&cred)).unwrap();
         let first = original.authenticate(&o1, ORIGIN);
         let second = original.authenticate(&o2, ORIGIN);
-        let (cred, _) = verified(rp.authenticate_finish(&second, &c2, &[cred]));
-        assert!(matches!(rp.authenticate_finish(&first, &c1, &[cred]), Ok(AssertionOutcome::CounterRegressed { .. })));
+        let (cred, _) = verified(rp.authenticate_finish(&second, &c2, &[cred], HANDLE));
+        assert!(matches!(
+            rp.authenticate_finish(&first, &c1, &[cred], HANDLE),
+            Ok(AssertionOutcome::CounterRegressed { .. })
+        ));
     }
 
     #[test]
@@ -1133,11 +1144,11 @@ mod tests {
         let (options, challenge) = rp.authenticate_begin(&[key.clone(), phone.clone()]).unwrap();
         let response = alice_phone.authenticate(&options, ORIGIN);
         rejected_with(
-            rp.authenticate_finish(&response, &challenge, std::slice::from_ref(&key)),
+            rp.authenticate_finish(&response, &challenge, std::slice::from_ref(&key), HANDLE),
             "credential not registered",
         );
         // Still fine with the device present.
-        verified(rp.authenticate_finish(&response, &challenge, &[key.clone(), phone.clone()]));
+        verified(rp.authenticate_finish(&response, &challenge, &[key.clone(), phone.clone()], HANDLE));
 
         // Another user's credential, presented by a client that rewrote allowCredentials.
         let mut bob_key = SoftAuthenticator::new();
@@ -1148,12 +1159,12 @@ mod tests {
         });
         let response = bob_key.authenticate(&forged, ORIGIN);
         rejected_with(
-            rp.authenticate_finish(&response, &challenge, std::slice::from_ref(&key)),
+            rp.authenticate_finish(&response, &challenge, std::slice::from_ref(&key), HANDLE),
             "credential not allowed for this challenge",
         );
         // Even if the engine passed a wrong credential list, the allow list holds.
         rejected_with(
-            rp.authenticate_finish(&response, &challenge, &[key.clone(), bob.clone()]),
+            rp.authenticate_finish(&response, &challenge, &[key.clone(), bob.clone()], HANDLE),
             "credential not allowed for this challenge",
         );
         // A credential added after begin is not accepted for that challenge either.
@@ -1164,7 +1175,7 @@ mod tests {
         });
         let response = new_key.authenticate(&forged, ORIGIN);
         rejected_with(
-            rp.authenticate_finish(&response, &challenge, &[key, added]),
+            rp.authenticate_finish(&response, &challenge, &[key, added], HANDLE),
             "credential not allowed for this challenge",
         );
     }
@@ -1196,7 +1207,7 @@ mod tests {
 
         // 3. Registration without UV under "required" (an authenticator that lies about
         //    its capability but does not set the flag) is refused too.
-        let (options, state) = required.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+        let (options, state) = required.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         let response = auth.register(&options, ORIGIN);
         rejected_with(required.register_finish(&response, &state), "user verification required but not performed");
 
@@ -1212,7 +1223,7 @@ mod tests {
             set_b64_field(v, "/response/authenticatorData", &data);
         });
         rejected_with(
-            required.authenticate_finish(&cleared, &challenge, &creds),
+            required.authenticate_finish(&cleared, &challenge, &creds, HANDLE),
             "user verification required but not performed",
         );
         auth.set_user_verification(false);
@@ -1222,7 +1233,7 @@ mod tests {
             data[32] |= 0x04;
             set_b64_field(v, "/response/authenticatorData", &data);
         });
-        rejected_with(required.authenticate_finish(&set, &challenge, &creds), "signature invalid");
+        rejected_with(required.authenticate_finish(&set, &challenge, &creds, HANDLE), "signature invalid");
     }
 
     #[test]
@@ -1237,7 +1248,7 @@ mod tests {
             data[32] &= !0x01;
             set_b64_field(v, "/response/authenticatorData", &data);
         });
-        rejected_with(rp.authenticate_finish(&no_up, &challenge, &creds), "user presence flag not set");
+        rejected_with(rp.authenticate_finish(&no_up, &challenge, &creds, HANDLE), "user presence flag not set");
     }
 
     #[test]
@@ -1248,13 +1259,19 @@ mod tests {
         let (options, challenge) = rp.authenticate_begin(&creds).unwrap();
         let response = auth.authenticate(&options, ORIGIN);
         let wrong_type = edit_json(&response, |v| v["type"] = "password".into());
-        rejected_with(rp.authenticate_finish(&wrong_type, &challenge, &creds), "credential type is not public-key");
+        rejected_with(
+            rp.authenticate_finish(&wrong_type, &challenge, &creds, HANDLE),
+            "credential type is not public-key",
+        );
         let wrong_id = edit_json(&response, |v| v["id"] = "AAAA".into());
-        rejected_with(rp.authenticate_finish(&wrong_id, &challenge, &creds), "id does not match rawId");
+        rejected_with(rp.authenticate_finish(&wrong_id, &challenge, &creds, HANDLE), "id does not match rawId");
         // A registration response is not an assertion, and vice versa.
-        let (reg_options, state) = rp.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+        let (reg_options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         let registration = auth.register(&reg_options, ORIGIN);
-        assert!(matches!(rp.authenticate_finish(&registration, &challenge, &creds), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            rp.authenticate_finish(&registration, &challenge, &creds, HANDLE),
+            Err(Error::InvalidInput(_))
+        ));
         assert!(matches!(rp.register_finish(&response, &state), Err(Error::InvalidInput(_))));
         // clientData.type must be webauthn.get (a create-type client data signed by the
         // key cannot be produced by a real authenticator; the type check comes first).
@@ -1264,10 +1281,10 @@ mod tests {
             cd["type"] = "webauthn.create".into();
             set_b64_field(v, "/response/clientDataJSON", cd.to_string().as_bytes());
         });
-        rejected_with(rp.authenticate_finish(&create_type, &challenge, &creds), "client data type mismatch");
+        rejected_with(rp.authenticate_finish(&create_type, &challenge, &creds, HANDLE), "client data type mismatch");
         for junk in ["", "{}", "null", "{\"id\":1}", "not json"] {
             assert!(matches!(rp.register_finish(junk, &state), Err(Error::InvalidInput(_))));
-            assert!(matches!(rp.authenticate_finish(junk, &challenge, &creds), Err(Error::InvalidInput(_))));
+            assert!(matches!(rp.authenticate_finish(junk, &challenge, &creds, HANDLE), Err(Error::InvalidInput(_))));
         }
     }
 
@@ -1275,7 +1292,7 @@ mod tests {
     fn browser_json_extras_accepted() {
         let rp = rp();
         let mut auth = SoftAuthenticator::new();
-        let (options, state) = rp.register_begin(b"h", "alice", "Alice", &[]).unwrap();
+        let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
         let response = auth.register(&options, ORIGIN);
         // Fields browsers add to toJSON() that webauthn-rs-proto does not model.
         let response = edit_json(&response, |v| {
@@ -1294,6 +1311,14 @@ mod tests {
             v["clientExtensionResults"] = serde_json::json!({});
             v["authenticatorAttachment"] = "platform".into();
         });
-        verified(rp.authenticate_finish(&response, &challenge, &[cred]));
+        verified(rp.authenticate_finish(&response, &challenge, std::slice::from_ref(&cred), HANDLE));
+        // Another user's handle is refused (WebAuthn §7.2 step 6).
+        let (options, challenge) = rp.authenticate_begin(std::slice::from_ref(&cred)).unwrap();
+        let response = auth.authenticate(&options, ORIGIN);
+        let other = edit_json(&response, |v| v["response"]["userHandle"] = URL_SAFE_NO_PAD.encode(b"mallory").into());
+        rejected_with(
+            rp.authenticate_finish(&other, &challenge, &[cred], HANDLE),
+            "the user handle is not the credential owner's",
+        );
     }
 }

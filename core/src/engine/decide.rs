@@ -584,7 +584,9 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
             let rp = core.rp.as_ref().ok_or_else(|| Error::invalid("webauthn is not configured"))?;
             let state =
                 auth_state.ok_or_else(|| Error::WebauthnRejected("this challenge has no WebAuthn options".into()))?;
-            match rp.authenticate_finish(json, &state, &r.credentials(true))? {
+            let handle =
+                r.webauthn_user_handle.as_deref().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok()).unwrap_or_default();
+            match rp.authenticate_finish(json, &state, &r.credentials(true), &handle)? {
                 AssertionOutcome::CounterRegressed { credential_id } => {
                     for m in &mut r.methods {
                         if let MethodData::Webauthn { credential, flagged } = &mut m.data

@@ -7,13 +7,14 @@
 #   make header   regenerate include/twofa.h (the C header) from ffi/src
 #   make c-host-check   build and run the C example (examples/c-host) and check its output
 #   make install  install libtwofa, twofa.h and twofa.pc under PREFIX (default /usr/local)
+#   make python-tests   install the Python package in target/python-venv and run its tests
 #
 # Needs rustup/cargo and a C compiler (ring and the bundled SQLite compile C).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help test demo fmt clippy toolchain header component
+.PHONY: help test demo fmt clippy toolchain header component python-tests
 
 # $(call suite,NAME,COMMAND) runs COMMAND and prints "== NAME: N s" (or "FAILED after N s" and
 # stops make: every suite is one recipe line, so the first failure ends the run).
@@ -38,6 +39,7 @@ test: toolchain
 	@$(call suite,c-host,$(MAKE) --no-print-directory c-host-check)
 	@$(call suite,c-host-valgrind,$(MAKE) --no-print-directory c-host-valgrind)
 	@$(call suite,install,$(MAKE) --no-print-directory install-check)
+	@$(call suite,python,$(MAKE) --no-print-directory python-tests)
 
 # The WASI component (wasm32-wasip2, release, size-tuned); its size is printed.
 COMPONENT := wasm-component/target/wasm32-wasip2/release/twofa_component.wasm
@@ -77,6 +79,21 @@ toolchain:
 		rustup component add rustfmt clippy; \
 	fi
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+# The Python package (bindings/python) in a virtual environment under target/: installed with
+# pip exactly as the README says (it builds libtwofa with cargo and bundles it), type-checked
+# with mypy --strict, tested with pytest together with examples/python-host.
+PY_VENV := target/python-venv
+PY := $(PY_VENV)/bin/python
+$(PY_VENV)/ready: bindings/python/requirements-dev.txt
+	python3 -m venv $(PY_VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+python-tests: $(PY_VENV)/ready
+	$(PY) -m pip install --quiet --disable-pip-version-check ./bindings/python
+	cd bindings/python && ../../$(PY) -m mypy --strict src/twofa tests
+	$(PY) -m pytest -q -p no:cacheprovider bindings/python/tests
 
 # The C suites: libtwofa's own tests (tests/c).
 include tests/c/c-tests.mk

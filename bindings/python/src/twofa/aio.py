@@ -25,7 +25,7 @@ from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
 from .engine import Clock, ConfigArg, ProofKind, StepUp
 from .errors import InvalidInput, Mail, Storage, StoreConflict, TwofaError
-from .stores import AsyncStore, SqliteStore, Store
+from .stores import AsyncStore, SqliteStore, Store, check_version
 from .types import (
     CodeSent,
     LoginChallenge,
@@ -149,8 +149,8 @@ class Engine:
         if kind == lib.TWOFA_ACTION_LOAD:
             try:
                 found = await _maybe_await(self._store.get(key))
-                if found is not None and (not isinstance(found[1], int) or found[1] <= 0):
-                    raise ValueError(f"store.get returned version {found[1]!r}: versions are positive ints")
+                if found is not None:
+                    check_version("store.get", found[1])
             except Exception as e:
                 causes[Storage.CODE] = e
                 return int(lib.twofa_operation_feed_load(op, _FAILED, _reason(e), ffi.NULL, 0, 0))
@@ -164,8 +164,7 @@ class Engine:
             value = bytes(ffi.buffer(action.bytes, action.len))
             try:
                 version = await _maybe_await(self._store.put(key, value, expected or None))
-                if not isinstance(version, int) or version <= 0:
-                    raise ValueError(f"store.put returned {version!r}: versions are positive ints")
+                check_version("store.put", version)
             except StoreConflict:
                 return int(lib.twofa_operation_feed_write(op, lib.TWOFA_CALLBACK_CONFLICT, ffi.NULL, 0))
             except Exception as e:

@@ -176,6 +176,12 @@ def _extern(callback: _Callback) -> _Callback:
     return callback
 
 
+def check_version(what: str, version: object) -> None:
+    """Refuses a version outside the contract (a positive int that fits in 64 bits)."""
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 < version < 1 << 64:
+        raise ValueError(f"{what} returned version {version!r}: versions are positive 64-bit ints")
+
+
 def _text(p: Any) -> str:
     text: bytes = ffi.string(p)
     return text.decode()
@@ -189,8 +195,8 @@ def _twofa_py_store_get(user_data: Any, key: Any, out: Any) -> int:
         found = host.store.get(_text(key))
         if found is not None:
             value, version = found
-            if lib.twofa_store_value_set(out, ffi.from_buffer("uint8_t[]", value), len(value), version) != 0:
-                raise ValueError(f"store.get returned version {version!r}: versions are positive")
+            check_version("store.get", version)
+            lib.twofa_store_value_set(out, ffi.from_buffer("uint8_t[]", value), len(value), version)
         return CALLBACK_OK
     except BaseException as e:
         host.failed(e)
@@ -203,8 +209,8 @@ def _twofa_py_store_put(user_data: Any, key: Any, data: Any, length: int, expect
     try:
         assert host.store is not None
         version = host.store.put(_text(key), bytes(ffi.buffer(data, length)), expected or None)
-        if not isinstance(version, int) or lib.twofa_store_value_set_version(out, version) != 0:
-            raise ValueError(f"store.put returned {version!r}: versions are positive ints")
+        check_version("store.put", version)
+        lib.twofa_store_value_set_version(out, version)
         return CALLBACK_OK
     except StoreConflict:
         return CALLBACK_CONFLICT

@@ -1,0 +1,146 @@
+"""Concurrency: one engine serving many threads, and the asyncio engine serving many tasks. A
+code is accepted exactly once however many sign-ins race with it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pyotp
+import pytest
+import twofa
+import twofa.aio
+from conftest import CONFIG, AsyncDictStore, Clock
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def test_sixteen_threads_one_code_one_success(engine: twofa.Engine, clock: Clock) -> None:
+    engine.admin().totp_import("alice", SECRET)
+    challenges = [engine.login_begin("alice").challenge_id for _ in range(16)]
+    code = pyotp.TOTP(SECRET).at(clock.t)
+    assert code == "406058"
+    barrier = threading.Barrier(16)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def verify(challenge: str | None) -> None:
+        assert challenge is not None
+        barrier.wait()
+        try:
+            engine.login_verify("alice", challenge, "totp", code)
+            outcome = "ok"
+        except twofa.TwofaError as e:
+            outcome = e.name
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=verify, args=(c,)) for c in challenges]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok"] + ["replayed"] * 15
+
+
+def test_threads_on_many_users_all_succeed(engine: twofa.Engine, clock: Clock) -> None:
+    users = [f"user-{i}" for i in range(8)]
+    for user in users:
+        engine.admin().totp_import(user, SECRET)
+    results: dict[str, str] = {}
+    barrier = threading.Barrier(len(users))
+
+    def sign_in(user: str) -> None:
+        challenge = engine.login_begin(user).challenge_id
+        assert challenge is not None
+        barrier.wait()
+        try:
+            results[user] = engine.login_verify(user, challenge, "totp", "406058").method
+        except twofa.TwofaError as e:
+            results[user] = e.name
+
+    threads = [threading.Thread(target=sign_in, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {user: "totp" for user in users}
+
+
+def test_calls_release_the_gil(clock: Clock) -> None:
+    """While one thread waits inside libtwofa (its store callback blocks in C-level sleep with
+    the GIL released by time.sleep), another Python thread keeps running."""
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowStore:
+        def __init__(self) -> None:
+            self.inner = twofa.MemoryStore()
+
+        def get(self, key: str) -> tuple[bytes, int] | None:
+            entered.set()
+            release.wait(10)
+            return self.inner.get(key)
+
+        def put(self, key: str, value: bytes, expected_version: int | None) -> int:
+            return self.inner.put(key, value, expected_version)
+
+        def delete(self, key: str, expected_version: int) -> None:
+            self.inner.delete(key, expected_version)
+
+    engine = twofa.Engine(CONFIG, store=SlowStore(), clock=clock)
+    worker = threading.Thread(target=engine.security_status, args=("alice",))
+    worker.start()
+    assert entered.wait(10)
+    other = twofa.Engine(CONFIG, store=twofa.MemoryStore(), clock=clock)
+    started = time.monotonic()
+    assert other.security_status("bob").methods == []  # not blocked behind the first call
+    release.set()
+    worker.join()
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("store_kind", ["async-dict", "memory"])
+def test_asyncio_tasks_one_code_one_success(store_kind: str) -> None:
+    async def main() -> list[str]:
+        store: Any = AsyncDictStore() if store_kind == "async-dict" else twofa.MemoryStore()
+        engine = twofa.aio.Engine(CONFIG, store=store, clock=Clock())
+        await engine.admin().totp_import("alice", SECRET)
+        challenges = [(await engine.login_begin("alice")).challenge_id for _ in range(16)]
+
+        async def verify(challenge: str | None) -> str:
+            assert challenge is not None
+            try:
+                await engine.login_verify("alice", challenge, "totp", "406058")
+                return "ok"
+            except twofa.TwofaError as e:
+                return e.name
+
+        return list(await asyncio.gather(*(verify(c) for c in challenges)))
+
+    assert sorted(asyncio.run(main())) == ["ok"] + ["replayed"] * 15
+
+
+def test_asyncio_wrong_codes_are_counted_exactly() -> None:
+    async def main() -> tuple[list[str], int | None]:
+        clock = Clock()
+        engine = twofa.aio.Engine(CONFIG, store=AsyncDictStore(), clock=clock)
+        await engine.admin().totp_import("alice", SECRET)
+        # 16 challenges (the most a user may have open) with 2 wrong codes each.
+        challenges = [(await engine.login_begin("alice")).challenge_id for _ in range(16)] * 2
+
+        async def verify(challenge: str | None) -> str:
+            assert challenge is not None
+            try:
+                await engine.login_verify("alice", challenge, "totp", "000000")
+                return "ok"
+            except twofa.TwofaError as e:
+                return e.name
+
+        names = list(await asyncio.gather(*(verify(c) for c in challenges)))
+        return names, (await engine.security_status("alice")).locked_until
+
+    names, locked_until = asyncio.run(main())
+    assert names.count("invalid_code") == 10 and names.count("locked_out") == 22
+    assert locked_until is not None

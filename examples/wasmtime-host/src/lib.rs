@@ -1,12 +1,13 @@
-//! A wasmtime host of the twofa component (`twofa:auth/plugin`), and one scenario that runs
-//! against both the native core and the component.
+//! A wasmtime host of the twofa component (`twofa:auth/plugin`), and a runner of the shared
+//! scenario (`tests/scenarios/security_tab.json`) against both the native core and the component.
 //!
 //! * [`host`]: bindings, [`host::HostState`] (a shared `twofa_core` store, an outbox, fault
 //!   injection, virtual WASI clocks), [`host::Component`] (compile once) and [`host::Instance`]
 //!   (typed calls returning `Err` for a trap and `Ok(Err(wit error))` for expected failures).
 //! * [`surface`]: the [`surface::Surface`] trait over [`surface::Native`] and
 //!   [`surface::ComponentSurface`].
-//! * [`scenario`]: [`scenario::run_scenario`] and its [`scenario::Transcript`].
+//! * [`scenario`]: the interpreter of the scenario files ([`scenario::Scenario`]),
+//!   [`scenario::run_scenario`] for the shared one, and its [`scenario::Transcript`].
 
 pub mod clock;
 pub mod convert;

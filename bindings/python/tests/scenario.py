@@ -1,0 +1,203 @@
+"""The runner of the shared scenarios (tests/scenarios/*.json, format in its README.md) for the
+Python engines: it only translates each step into a call of `twofa.Engine` or
+`twofa.aio.Engine`; the expectations are in the JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pyotp
+
+import twofa
+
+from softauthn import SoftAuthenticator
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "tests" / "scenarios"
+DIGESTS = {"SHA1": hashlib.sha1, "SHA256": hashlib.sha256, "SHA512": hashlib.sha512}
+
+
+class ScenarioFailed(AssertionError):
+    """A step did not go as the scenario says."""
+
+
+def load(name: str) -> dict[str, Any]:
+    """A scenario file by name (``"security_tab"``)."""
+    scenario: dict[str, Any] = json.loads((SCENARIOS / f"{name}.json").read_text())
+    return scenario
+
+
+def totp_code(secret: str, t: int, algorithm: str = "SHA1", digits: int = 6, period: int = 30) -> str:
+    """The TOTP code of a base32 secret at `t`, by pyotp (independent of twofa)."""
+    return pyotp.TOTP(secret, digits=digits, digest=DIGESTS[algorithm], interval=period).at(t)
+
+
+def wrong_totp(secret: str, t: int) -> str:
+    """A well-formed code that is none of the secret's codes within two steps of `t`."""
+    valid = {totp_code(secret, t + 30 * k) for k in range(-2, 3)}
+    return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in valid)
+
+
+def mailed_code(outbox: list[twofa.Message], address: str) -> str:
+    """The first run of 6+ digits in the last message to `address`."""
+    for message in reversed(outbox):
+        if message.to == address:
+            found = re.search(r"\d{6,}", message.text)
+            if found is None:
+                raise ScenarioFailed(f"no code in the mail to {address}")
+            return found.group()
+    raise ScenarioFailed(f"no mail to {address}")
+
+
+def lookup(value: Any, path: str) -> Any:
+    """The value at a dotted path (field names, array indexes, ``length``)."""
+    for segment in path.split(".") if path else []:
+        if segment == "length" and isinstance(value, (list, str)):
+            value = len(value)
+        elif isinstance(value, list):
+            value = value[int(segment)]
+        elif isinstance(value, dict) and segment in value:
+            value = value[segment]
+        else:
+            raise ScenarioFailed(f"no {segment!r} in {value!r} (path {path!r})")
+    return value
+
+
+def matches(value: Any, expected: Any) -> bool:
+    """Whether `value` meets `expected` (a JSON value or a matcher object)."""
+    if isinstance(expected, dict) and len(expected) == 1:
+        ((matcher, arg),) = expected.items()
+        if matcher == "gt":
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and value > arg
+        if matcher == "prefix":
+            return isinstance(value, str) and value.startswith(arg)
+        if matcher == "contains":
+            return isinstance(value, (str, list)) and arg in value
+        if matcher == "not":
+            return not matches(value, arg)
+    return bool(value == expected)
+
+
+def as_json(outcome: Any) -> Any:
+    """An outcome as the core's JSON (dataclasses field for field; nothing is `{}`)."""
+    if outcome is None:
+        return {}
+    return json.loads(json.dumps(dataclasses.asdict(outcome)))
+
+
+class Runner:
+    """Runs one scenario against an engine whose clock and outbox the runner controls."""
+
+    def __init__(self, engine: Any, clock: Any, outbox: list[twofa.Message], origin: str) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.outbox = outbox
+        self.origin = origin
+        self.vars: dict[str, Any] = {}
+        self.authenticators: dict[str, SoftAuthenticator] = {}
+        self.transcript: list[str] = []
+
+    def value(self, v: Any) -> Any:
+        """Evaluates a value expression."""
+        if isinstance(v, str) and v.startswith("$"):
+            name, _, path = v[1:].partition(".")
+            if name not in self.vars:
+                raise ScenarioFailed(f"variable {name!r} was never saved")
+            return lookup(self.vars[name], path)
+        if isinstance(v, dict):
+            now = self.clock.t
+            if "totp" in v:
+                extra = {k: v[k] for k in ("algorithm", "digits", "period") if k in v}
+                return totp_code(self.value(v["totp"]), now, **extra)
+            if "wrong_totp" in v:
+                return wrong_totp(self.value(v["wrong_totp"]), now)
+            if "mailed_code" in v:
+                return mailed_code(self.outbox, v["mailed_code"])
+            if "wrong_mailed_code" in v:
+                code = mailed_code(self.outbox, v["wrong_mailed_code"])
+                return "".join(str((int(d) + 1) % 10) for d in code)
+            if "webauthn_create" in v or "webauthn_get" in v:
+                key = self.authenticators.setdefault(v["authenticator"], SoftAuthenticator(self.origin))
+                if "webauthn_create" in v:
+                    return json.dumps(key.register(self.value(v["webauthn_create"])))
+                return json.dumps(key.sign_in(self.value(v["webauthn_get"])))
+            return {k: self.value(x) for k, x in v.items()}
+        return v
+
+    def call(self, op: str, user: str, a: dict[str, Any]) -> Any:
+        """Calls the engine method of a canonical operation with the step's arguments."""
+        e = self.engine
+        step_up = a.get("step_up")
+        calls = {
+            "security_status": lambda: e.security_status(user),
+            "set_contact_email": lambda: e.set_contact_email(user, a["address"]),
+            "mark_order_created": lambda: e.mark_order_created(user),
+            "totp_enroll_begin": lambda: e.totp_enroll_begin(user, a["account_name"], step_up),
+            "totp_enroll_confirm": lambda: e.totp_enroll_confirm(user, a["code"], step_up),
+            "email_enroll_begin": lambda: e.email_enroll_begin(user, a["address"], step_up),
+            "email_enroll_confirm": lambda: e.email_enroll_confirm(user, a["code"], step_up),
+            "webauthn_register_begin": lambda: e.webauthn_register_begin(user, a["friendly_name"], step_up),
+            "webauthn_register_finish": lambda: e.webauthn_register_finish(user, a["credential_json"], step_up),
+            "rename_method": lambda: e.rename_method(user, a["method_id"], a["label"], step_up),
+            "remove_method": lambda: e.remove_method(user, a["method_id"], step_up),
+            "recovery_codes_generate": lambda: e.recovery_codes_generate(user, step_up),
+            "login_begin": lambda: e.login_begin(user),
+            "login_send_email_code": lambda: e.login_send_email_code(user, a["challenge"]),
+            "login_verify": lambda: e.login_verify(user, a["challenge"], a["proof"]["kind"], a["proof"]["value"]),
+            "admin.totp_import": lambda: e.admin().totp_import(
+                user, a["secret"], algorithm=a["algorithm"], digits=a["digits"], period=a["period"]
+            ),
+            "admin.delete_user": lambda: e.admin().delete_user(user),
+        }
+        if op not in calls:
+            raise ScenarioFailed(f"unknown op {op!r}")
+        return calls[op]()
+
+    async def step(self, index: int, step: dict[str, Any]) -> None:
+        """Runs one step (all its repeats)."""
+        if "time" in step:
+            self.clock.t = step["time"]
+            return
+        if "advance" in step:
+            self.clock.t += step["advance"]
+            return
+        op, user = step["op"], step["user"]
+        where = f"step {index} ({op} {user}{': ' + step['note'] if 'note' in step else ''})"
+        for _ in range(step.get("repeat", 1)):
+            args = self.value(step.get("args", {}))
+            sent_before = len(self.outbox)
+            try:
+                result = self.call(op, user, args)
+                if inspect.isawaitable(result):
+                    result = await result
+                got, subject = "ok", as_json(result)
+                self.transcript.append(f"{op} {user}: ok")
+            except twofa.TwofaError as err:
+                got = err.name
+                subject = {"name": err.name, "code": err.code, "retry_after": err.retry_after}
+                suffix = f" retry_after={err.retry_after}" if err.retry_after is not None else ""
+                self.transcript.append(f"{op} {user}: {err.name}{suffix}")
+                if step.get("expect", "ok") == "ok":
+                    raise ScenarioFailed(f"{where}: expected success, got {err!r}") from err
+            expect = step.get("expect", "ok")
+            if got != expect:
+                raise ScenarioFailed(f"{where}: expected {expect}, got {got}")
+            for path, expected in step.get("check", {}).items():
+                actual = lookup(subject, path)
+                if not matches(actual, expected):
+                    raise ScenarioFailed(f"{where}: {path} is {actual!r}, expected {expected!r}")
+            for name, path in step.get("save", {}).items():
+                self.vars[name] = lookup(subject, path)
+            if "mails" in step and len(self.outbox) - sent_before != step["mails"]:
+                raise ScenarioFailed(f"{where}: {len(self.outbox) - sent_before} mails sent, expected {step['mails']}")
+
+    async def run(self, scenario: dict[str, Any]) -> list[str]:
+        """Runs every step; returns the transcript."""
+        for index, step in enumerate(scenario["steps"]):
+            await self.step(index, step)
+        return self.transcript

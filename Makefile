@@ -82,7 +82,8 @@ toolchain:
 
 # The Python package (bindings/python) in a virtual environment under target/: installed with
 # pip exactly as the README says (it builds libtwofa with cargo and bundles it), type-checked
-# with mypy --strict, tested with pytest together with examples/python-host.
+# with ruff (format and lint) and mypy --strict, tested with pytest together with
+# examples/python-host.
 PY_VENV := target/python-venv
 PY := $(PY_VENV)/bin/python
 $(PY_VENV)/ready: bindings/python/requirements-dev.txt
@@ -90,10 +91,13 @@ $(PY_VENV)/ready: bindings/python/requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
+PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host
 python-tests: $(PY_VENV)/ready
 	$(PY) -m pip install --quiet --disable-pip-version-check ./bindings/python
-	cd bindings/python && ../../$(PY) -m mypy --strict src/twofa tests
-	$(PY) -m pytest -q -p no:cacheprovider bindings/python/tests
+	$(PY_VENV)/bin/ruff format --check --quiet --config bindings/python/pyproject.toml $(PY_SOURCES)
+	$(PY_VENV)/bin/ruff check --quiet --no-cache --config bindings/python/pyproject.toml $(PY_SOURCES)
+	cd bindings/python && MYPYPATH=tests ../../$(PY) -m mypy --strict --cache-dir=/dev/null src/twofa tests ../../examples/python-host
+	$(PY) -m pytest -q -p no:cacheprovider bindings/python/tests examples/python-host
 
 # The C suites: libtwofa's own tests (tests/c).
 include tests/c/c-tests.mk

@@ -9,8 +9,10 @@ from typing import Any
 
 import pyotp
 import pytest
+
 import twofa
 import twofa.aio
+
 from conftest import CONFIG, Clock, DictStore
 
 HEADER = Path(__file__).resolve().parents[3] / "include" / "twofa.h"
@@ -29,7 +31,7 @@ def test_every_status_code_of_the_header_has_its_exception_class() -> None:
     for macro, code in codes.items():
         cls = twofa.error_class(code)
         name = macro.lower()
-        assert cls.CODE == code and twofa.status_name(code) == name
+        assert code == cls.CODE and twofa.status_name(code) == name
         assert cls.__name__ == "".join(part.capitalize() for part in name.split("_")), cls
         assert getattr(twofa, cls.__name__) is cls and issubclass(cls, twofa.TwofaError)
     assert twofa.error_class(9999) is twofa.TwofaError and twofa.status_name(9999) == "unknown"
@@ -65,7 +67,7 @@ def test_arguments_are_checked_before_crossing_into_c() -> None:
     with pytest.raises(twofa.InvalidInput):
         engine.security_status("")
     with pytest.raises(twofa.InvalidInput):
-        engine.login_verify("alice", "x", "password", "hunter2")  # type: ignore[arg-type]
+        engine.login_verify("alice", "x", "password", "hunter2")
 
 
 def test_engines_share_a_memory_store() -> None:
@@ -129,7 +131,7 @@ def test_secrets_stay_out_of_reprs() -> None:
     codes = engine.recovery_codes_generate("alice", added.step_up)
     for value, secret in [(setup, setup.secret), (added, added.step_up.token), (codes, codes.codes[0])]:
         assert secret not in repr(value)
-    assert str(added.step_up) == added.step_up.token
+    assert added.step_up.token not in str(added.step_up)
 
 
 def test_step_up_tokens_are_accepted_as_objects_or_text() -> None:

@@ -10,8 +10,10 @@ from typing import Any
 
 import pyotp
 import pytest
+
 import twofa
 import twofa.aio
+
 from conftest import CONFIG, AsyncDictStore, Clock
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"

@@ -13,8 +13,10 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-import twofa
 from aiosmtpd.controller import Controller
+
+import twofa
+
 from conftest import CONFIG, T0, Clock, DictStore
 
 

@@ -11,8 +11,11 @@ from typing import Any
 
 import pyotp
 import pytest
+
 import twofa
+
 from conftest import CONFIG, T0, Clock, DictStore, FaultyStore, Outbox, StoreDown
+
 
 def emailed_code(message: twofa.Message) -> str:
     found = re.search(r"\d{6}", message.text)

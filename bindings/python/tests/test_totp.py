@@ -8,7 +8,9 @@ import hashlib
 
 import pyotp
 import pytest
+
 import twofa
+
 from conftest import T0, Clock
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 import twofa
+
 from conftest import ORIGIN, Clock, Outbox
 from softauthn import SoftAuthenticator, b64url_encode, tamper_signature
 
@@ -56,7 +58,9 @@ def test_a_wrong_origin_is_rejected(engine: twofa.Engine) -> None:
     key = SoftAuthenticator(ORIGIN)
     with pytest.raises(twofa.WebauthnRejected, match="origin"):
         registration = engine.webauthn_register_begin("carol", "Soft key")
-        engine.webauthn_register_finish("carol", key.register(registration.options_json, origin="http://evil.localhost"))
+        engine.webauthn_register_finish(
+            "carol", key.register(registration.options_json, origin="http://evil.localhost")
+        )
     assert engine.security_status("carol").methods == []
     register(engine, key)
     for origin in ["http://localhost:9999", "https://localhost:8080", "http://evil.example"]:

@@ -9,7 +9,7 @@ for Python backends, over libtwofa, the one Rust core every twofa surface shares
 """
 
 from ._ffi import library_version
-from .engine import Admin, Clock, ConfigArg, Engine, Mailer, ProofKind, StepUp
+from .engine import Admin, Clock, ConfigArg, Engine, Mailer, StepUp
 from .errors import (
     Conflict,
     Expired,
@@ -44,8 +44,8 @@ from .types import (
     MethodKind,
     Notices,
     PendingEnrollments,
-    RecoveryCodes,
     Recommendation,
+    RecoveryCodes,
     SecurityStatus,
     StepUpToken,
     TotpSetup,
@@ -87,7 +87,6 @@ __all__ = [
     "Panic",
     "PendingEnrollments",
     "PolicyViolation",
-    "ProofKind",
     "RateLimited",
     "Recommendation",
     "RecoveryCodes",

@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
-from .engine import Clock, ConfigArg, ProofKind, StepUp
+from .engine import Clock, ConfigArg, StepUp
 from .errors import InvalidInput, Mail, Storage, StoreConflict, TwofaError
-from .stores import AsyncStore, SqliteStore, Store, check_version
+from .stores import AsyncStore, SqliteStore, Store, check_version, log
 from .types import (
     CodeSent,
     LoginChallenge,
@@ -143,6 +143,7 @@ class Engine:
                 await _maybe_await(self._mailer(message))
             except Exception as e:
                 causes[Mail.CODE] = e
+                log.warning("delivering a message to %s failed", message.to, exc_info=e)
                 return int(lib.twofa_operation_feed_send(op, _FAILED, _reason(e)))
             return int(lib.twofa_operation_feed_send(op, lib.TWOFA_CALLBACK_OK, ffi.NULL))
         key = _text(action.key)
@@ -236,7 +237,8 @@ class Engine:
         return MethodInfo.from_json(await self._run(user, request))
 
     async def remove_method(self, user: str, method_id: str, step_up: StepUp = None) -> Notices:
-        """Removes a method, unless policy forbids it (`twofa.PolicyViolation`)."""
+        """Removes a method, unless policy forbids it (`twofa.PolicyViolation`). Every step-up
+        token of the user is revoked: further changes need a new sign-in."""
         request = {"op": "remove_method", "method_id": method_id, "step_up": _step_up(step_up)}
         return Notices.from_json(await self._run(user, request))
 
@@ -253,10 +255,9 @@ class Engine:
         """Emails a fresh sign-in code for the challenge."""
         return CodeSent.from_json(await self._run(user, {"op": "login_send_email_code", "challenge": challenge}))
 
-    async def login_verify(
-        self, user: str, challenge: str, kind: ProofKind, value: str | Mapping[str, Any]
-    ) -> LoginSuccess:
-        """Verifies a second factor: a TOTP, email or recovery code, or a WebAuthn assertion."""
+    async def login_verify(self, user: str, challenge: str, kind: str, value: str | Mapping[str, Any]) -> LoginSuccess:
+        """Verifies a second factor of `kind` ``"totp"``, ``"email"``, ``"recovery"`` (a code) or
+        ``"webauthn"`` (the browser's ``PublicKeyCredential.toJSON()``, as text or dict)."""
         request = {"op": "login_verify", "challenge": challenge, "proof": {"kind": kind, "value": _json_text(value)}}
         return LoginSuccess.from_json(await self._run(user, request))
 

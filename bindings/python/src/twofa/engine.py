@@ -32,8 +32,6 @@ StepUp = StepUpToken | str | None
 Mailer = Callable[[Message], object]
 #: A clock: the current Unix time in seconds.
 Clock = Callable[[], int | float]
-#: The kind of a sign-in proof.
-ProofKind = Literal["totp", "email", "webauthn", "recovery"]
 
 
 def config_json(config: ConfigArg) -> Any:
@@ -148,7 +146,8 @@ class Engine:
         return MethodInfo.from_json(self._run(lib.twofa_rename_method, user, *args))
 
     def remove_method(self, user: str, method_id: str, step_up: StepUp = None) -> Notices:
-        """Removes a method, unless policy forbids it (`twofa.PolicyViolation`)."""
+        """Removes a method, unless policy forbids it (`twofa.PolicyViolation`). Every step-up
+        token of the user is revoked: further changes need a new sign-in."""
         args = (c_str(method_id, "method_id"), step_up_arg(step_up))
         return Notices.from_json(self._run(lib.twofa_remove_method, user, *args))
 
@@ -164,9 +163,9 @@ class Engine:
         """Emails a fresh sign-in code for the challenge."""
         return CodeSent.from_json(self._run(lib.twofa_login_send_email_code, user, c_str(challenge, "challenge")))
 
-    def login_verify(self, user: str, challenge: str, kind: ProofKind, value: str | Mapping[str, Any]) -> LoginSuccess:
-        """Verifies a second factor: a TOTP, email or recovery code, or a WebAuthn assertion
-        (the browser's ``PublicKeyCredential.toJSON()``, as text or dict)."""
+    def login_verify(self, user: str, challenge: str, kind: str, value: str | Mapping[str, Any]) -> LoginSuccess:
+        """Verifies a second factor of `kind` ``"totp"``, ``"email"``, ``"recovery"`` (a code) or
+        ``"webauthn"`` (the browser's ``PublicKeyCredential.toJSON()``, as text or dict)."""
         args = (c_str(challenge, "challenge"), c_str(kind, "kind"), credential_arg(value, "value"))
         return LoginSuccess.from_json(self._run(lib.twofa_login_verify, user, *args))
 
@@ -186,15 +185,25 @@ class Admin:
         self._admin = ffi.gc(out[0], lib.twofa_admin_free)
 
     def totp_import(
-        self, user: str, secret: str, *, algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1", digits: int = 6,
+        self,
+        user: str,
+        secret: str,
+        *,
+        algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1",
+        digits: int = 6,
         period: int = 30,
     ) -> MethodAdded:
         """Imports a confirmed TOTP secret (base32), replacing any authenticator app of the user."""
         self._host.begin()
         try:
             outcome = call_json(
-                lib.twofa_admin_totp_import, self._admin, c_str(user, "user"), c_str(secret, "secret"),
-                c_str(algorithm, "algorithm"), digits, period,
+                lib.twofa_admin_totp_import,
+                self._admin,
+                c_str(user, "user"),
+                c_str(secret, "secret"),
+                c_str(algorithm, "algorithm"),
+                digits,
+                period,
             )
         except TwofaError as e:
             self._host.raise_error(e)

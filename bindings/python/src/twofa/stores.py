@@ -14,6 +14,7 @@ exception as its ``__cause__``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
 from .errors import StoreConflict, TwofaError, take_error
 from .types import Message
+
+#: Where failed deliveries are logged (a notice that fails does not fail its operation).
+log = logging.getLogger("twofa")
 
 
 @runtime_checkable
@@ -76,7 +80,9 @@ class NativeStore:
         version = ffi.new("uint64_t *")
         err = ffi.new("twofa_error **")
         data = ffi.from_buffer("uint8_t[]", value)
-        status = lib.twofa_store_put(self._handle, c_str(key, "key"), data, len(value), expected_version or 0, version, err)
+        status = lib.twofa_store_put(
+            self._handle, c_str(key, "key"), data, len(value), expected_version or 0, version, err
+        )
         _raise_store_status(status, err[0])
         return int(version[0])
 
@@ -241,6 +247,7 @@ def _twofa_py_send_mail(user_data: Any, to: Any, subject: Any, text: Any, html: 
         return CALLBACK_OK
     except BaseException as e:
         host.failed(e)
+        log.warning("delivering a message to %s failed", _text(to), exc_info=e)
         return CALLBACK_FAILED
 
 

@@ -10,7 +10,11 @@ from typing import Any, Literal, cast
 MethodKind = Literal["totp", "email", "webauthn", "recovery"]
 #: Advice for the Security tab, most important first.
 Recommendation = Literal[
-    "enable_two_factor", "add_second_method", "add_non_webauthn_method", "add_stronger_method", "generate_recovery_codes"
+    "enable_two_factor",
+    "add_second_method",
+    "add_non_webauthn_method",
+    "add_stronger_method",
+    "generate_recovery_codes",
 ]
 #: Problems the user should fix.
 Warning = Literal["no_notice_address", "device_flagged"]
@@ -122,9 +126,6 @@ class StepUpToken:
     token: str = field(repr=False)
     #: Unix time at which it stops working.
     expires_at: int
-
-    def __str__(self) -> str:
-        return self.token
 
     @staticmethod
     def from_json(j: dict[str, Any]) -> StepUpToken:

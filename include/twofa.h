@@ -40,6 +40,12 @@
 #define TWOFA_MAX_CONFIG 1048576
 
 /*
+ Nothing new can happen until an outstanding action is answered: feed one, then call
+ `twofa_conformance_next` again (conformance sessions only).
+ */
+#define TWOFA_ACTION_WAIT 5
+
+/*
  A callback succeeded.
  */
 #define TWOFA_CALLBACK_OK 0
@@ -88,6 +94,12 @@
 typedef struct twofa_admin twofa_admin;
 
 /*
+ A store conformance run driven by the host. Not thread-safe: call it from one thread at a
+ time (the actions it hands out may be performed concurrently).
+ */
+typedef struct twofa_conformance twofa_conformance;
+
+/*
  A validated config with its derived keys: what operations are decided with. Thread-safe.
  */
 typedef struct twofa_core twofa_core;
@@ -119,6 +131,76 @@ typedef struct twofa_store_value twofa_store_value;
  an integer: new codes may appear; unknown ones mean failure.
  */
 typedef int32_t twofa_status;
+
+/*
+ A structured error, allocated by libtwofa; release it with `twofa_error_free`.
+ */
+typedef struct {
+  /*
+   The status code (never `TWOFA_OK`).
+   */
+  twofa_status code;
+  /*
+   The snake_case name of the code, e.g. "invalid_code" (static; do not free).
+   */
+  const char *name;
+  /*
+   A human-readable message without secrets (owned by this struct).
+   */
+  char *message;
+  /*
+   Seconds to wait for `TWOFA_RATE_LIMITED` and `TWOFA_LOCKED_OUT`, else 0.
+   */
+  uint64_t retry_after;
+  /*
+   The host callback that failed ("store.get", "store.put", "store.delete", "send_mail",
+   "now"), or NULL (static; do not free).
+   */
+  const char *callback;
+} twofa_error;
+
+/*
+ The next action. Pointers stay valid until the next call on the operation; unused fields
+ are NULL / 0.
+ */
+typedef struct {
+  /*
+   One of `TWOFA_ACTION_*`.
+   */
+  int32_t kind;
+  /*
+   The store key (LOAD, WRITE, DELETE).
+   */
+  const char *key;
+  /*
+   The bytes to write (WRITE).
+   */
+  const uint8_t *bytes;
+  /*
+   Their length (WRITE).
+   */
+  uintptr_t len;
+  /*
+   The version the key must have (WRITE: 0 means insert only; DELETE).
+   */
+  uint64_t expected_version;
+  /*
+   Recipient (SEND).
+   */
+  const char *to;
+  /*
+   Subject (SEND).
+   */
+  const char *subject;
+  /*
+   Plain-text body (SEND).
+   */
+  const char *text;
+  /*
+   HTML body (SEND).
+   */
+  const char *html;
+} twofa_action;
 
 /*
  `store.get`: look up `key`; if it exists, call `twofa_store_value_set(out, bytes, len, version)`
@@ -191,76 +273,6 @@ typedef struct {
    */
   twofa_now_fn now;
 } twofa_host;
-
-/*
- A structured error, allocated by libtwofa; release it with `twofa_error_free`.
- */
-typedef struct {
-  /*
-   The status code (never `TWOFA_OK`).
-   */
-  twofa_status code;
-  /*
-   The snake_case name of the code, e.g. "invalid_code" (static; do not free).
-   */
-  const char *name;
-  /*
-   A human-readable message without secrets (owned by this struct).
-   */
-  char *message;
-  /*
-   Seconds to wait for `TWOFA_RATE_LIMITED` and `TWOFA_LOCKED_OUT`, else 0.
-   */
-  uint64_t retry_after;
-  /*
-   The host callback that failed ("store.get", "store.put", "store.delete", "send_mail",
-   "now"), or NULL (static; do not free).
-   */
-  const char *callback;
-} twofa_error;
-
-/*
- The next action. Pointers stay valid until the next call on the operation; unused fields
- are NULL / 0.
- */
-typedef struct {
-  /*
-   One of `TWOFA_ACTION_*`.
-   */
-  int32_t kind;
-  /*
-   The store key (LOAD, WRITE, DELETE).
-   */
-  const char *key;
-  /*
-   The bytes to write (WRITE).
-   */
-  const uint8_t *bytes;
-  /*
-   Their length (WRITE).
-   */
-  uintptr_t len;
-  /*
-   The version the key must have (WRITE: 0 means insert only; DELETE).
-   */
-  uint64_t expected_version;
-  /*
-   Recipient (SEND).
-   */
-  const char *to;
-  /*
-   Subject (SEND).
-   */
-  const char *subject;
-  /*
-   Plain-text body (SEND).
-   */
-  const char *text;
-  /*
-   HTML body (SEND).
-   */
-  const char *html;
-} twofa_action;
 
 /*
  Success.
@@ -368,6 +380,83 @@ const char *twofa_version(void);
  `s` must be NULL or a string returned by libtwofa that was not freed yet.
  */
 void twofa_string_free(char *s);
+
+/*
+ Starts a conformance run: the same suite as `twofa_check_store`, on a background thread,
+ whose store calls are handed to the host as actions.
+
+ # Safety
+ `out` writable.
+ */
+twofa_status twofa_conformance_new(twofa_conformance **out, twofa_error **err);
+
+/*
+ The next thing to do, in `*out` (kind LOAD, WRITE or DELETE with `*out_id` to answer it
+ under; WAIT; or DONE). Pointers in `*out` stay valid until the next call on `c`. Blocks only
+ while the suite computes, never for the host's I/O.
+
+ # Safety
+ `c` valid; `out` and `out_id` writable.
+ */
+twofa_status twofa_conformance_next(twofa_conformance *c,
+                                    twofa_action *out,
+                                    uint64_t *out_id,
+                                    twofa_error **err);
+
+/*
+ Answers the LOAD `id` as `twofa_operation_feed_load` answers an operation's.
+
+ # Safety
+ `c` valid; `bytes` points to `len` bytes (or NULL with 0); `message` NULL or NUL-terminated.
+ */
+twofa_status twofa_conformance_feed_load(twofa_conformance *c,
+                                         uint64_t id,
+                                         int32_t rc,
+                                         const char *message,
+                                         const uint8_t *bytes,
+                                         uintptr_t len,
+                                         uint64_t version);
+
+/*
+ Answers the WRITE `id` with the new version (not 0) on success.
+
+ # Safety
+ `c` valid; `message` NULL or NUL-terminated.
+ */
+twofa_status twofa_conformance_feed_write(twofa_conformance *c,
+                                          uint64_t id,
+                                          int32_t rc,
+                                          const char *message,
+                                          uint64_t new_version);
+
+/*
+ Answers the DELETE `id`.
+
+ # Safety
+ `c` valid; `message` NULL or NUL-terminated.
+ */
+twofa_status twofa_conformance_feed_delete(twofa_conformance *c,
+                                           uint64_t id,
+                                           int32_t rc,
+                                           const char *message);
+
+/*
+ The result once `twofa_conformance_next` said DONE: `TWOFA_OK` with `{"passed":[...]}` in
+ `*out_json`, or `TWOFA_STORAGE` naming the failed check.
+
+ # Safety
+ `c` valid; `out_json` writable.
+ */
+twofa_status twofa_conformance_finish(twofa_conformance *c, char **out_json, twofa_error **err);
+
+/*
+ Frees a conformance run (a run still in progress stops at its next store call). NULL is a
+ no-op.
+
+ # Safety
+ `c` NULL or from `twofa_conformance_new`, not yet freed.
+ */
+void twofa_conformance_free(twofa_conformance *c);
 
 /*
  Opens an engine whose store is the host's callbacks (`store_get`, `store_put` and

@@ -291,7 +291,15 @@ pub unsafe extern "C" fn twofa_check_store(
 
 /// Runs the conformance suite on `store` and renders its report as a new C string.
 pub(crate) fn conformance_json(store: &dyn Store) -> Result<*mut c_char, Failure> {
-    let report = twofa_core::store::conformance::check(store).map_err(|f| {
+    report_json(twofa_core::store::conformance::check(store))
+}
+
+/// A conformance result as a new C string (`{"passed":[...]}`), or the failed check as a
+/// `TWOFA_STORAGE` error.
+pub(crate) fn report_json(
+    result: Result<twofa_core::store::conformance::Report, twofa_core::store::conformance::Failure>,
+) -> Result<*mut c_char, Failure> {
+    let report = result.map_err(|f| {
         Failure::from(twofa_core::Error::Storage(format!("store conformance: {} failed: {}", f.check, f.message)))
     })?;
     let json = serde_json::json!({ "passed": report.passed }).to_string();

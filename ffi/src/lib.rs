@@ -14,6 +14,7 @@
 #![allow(non_camel_case_types)]
 #![deny(missing_docs)]
 
+mod conformance;
 mod engine;
 mod error;
 mod guard;
@@ -21,6 +22,7 @@ mod host;
 mod operation;
 mod store;
 
+pub use conformance::*;
 pub use engine::*;
 pub use error::*;
 pub use guard::twofa_testing_force_panics;

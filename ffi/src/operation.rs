@@ -190,6 +190,56 @@ fn c(s: &str) -> CString {
     CString::new(s.replace('\0', " ")).unwrap_or_default()
 }
 
+/// The C view of `action`; its strings are kept in `strings` (replacing what was there).
+pub(crate) fn describe(action: &Action, strings: &mut Vec<CString>) -> twofa_action {
+    let mut a = twofa_action {
+        kind: TWOFA_ACTION_DONE,
+        key: std::ptr::null(),
+        bytes: std::ptr::null(),
+        len: 0,
+        expected_version: 0,
+        to: std::ptr::null(),
+        subject: std::ptr::null(),
+        text: std::ptr::null(),
+        html: std::ptr::null(),
+    };
+    strings.clear();
+    match action {
+        Action::Load { key } => {
+            a.kind = TWOFA_ACTION_LOAD;
+            strings.push(c(key));
+        }
+        Action::Write { key, bytes, expected } => {
+            a.kind = TWOFA_ACTION_WRITE;
+            strings.push(c(key));
+            a.bytes = bytes.as_ptr();
+            a.len = bytes.len();
+            a.expected_version = expected.unwrap_or(0);
+        }
+        Action::Delete { key, expected } => {
+            a.kind = TWOFA_ACTION_DELETE;
+            strings.push(c(key));
+            a.expected_version = *expected;
+        }
+        Action::Send { message } => {
+            a.kind = TWOFA_ACTION_SEND;
+            strings.extend([c(&message.to), c(&message.subject), c(&message.text), c(&message.html)]);
+        }
+        Action::Done => {}
+    }
+    match a.kind {
+        TWOFA_ACTION_SEND => {
+            a.to = strings[0].as_ptr();
+            a.subject = strings[1].as_ptr();
+            a.text = strings[2].as_ptr();
+            a.html = strings[3].as_ptr();
+        }
+        TWOFA_ACTION_DONE => {}
+        _ => a.key = strings[0].as_ptr(),
+    }
+    a
+}
+
 /// Describes the next action in `*out`.
 ///
 /// # Safety
@@ -207,51 +257,7 @@ pub unsafe extern "C" fn twofa_operation_next(
             return Err(invalid("out is NULL"));
         }
         let inner = op.op.as_ref().ok_or_else(|| invalid("the operation was finished"))?;
-        let mut a = twofa_action {
-            kind: TWOFA_ACTION_DONE,
-            key: std::ptr::null(),
-            bytes: std::ptr::null(),
-            len: 0,
-            expected_version: 0,
-            to: std::ptr::null(),
-            subject: std::ptr::null(),
-            text: std::ptr::null(),
-            html: std::ptr::null(),
-        };
-        op.strings.clear();
-        match inner.action() {
-            Action::Load { key } => {
-                a.kind = TWOFA_ACTION_LOAD;
-                op.strings.push(c(key));
-            }
-            Action::Write { key, bytes, expected } => {
-                a.kind = TWOFA_ACTION_WRITE;
-                op.strings.push(c(key));
-                a.bytes = bytes.as_ptr();
-                a.len = bytes.len();
-                a.expected_version = expected.unwrap_or(0);
-            }
-            Action::Delete { key, expected } => {
-                a.kind = TWOFA_ACTION_DELETE;
-                op.strings.push(c(key));
-                a.expected_version = *expected;
-            }
-            Action::Send { message } => {
-                a.kind = TWOFA_ACTION_SEND;
-                op.strings.extend([c(&message.to), c(&message.subject), c(&message.text), c(&message.html)]);
-            }
-            Action::Done => {}
-        }
-        match a.kind {
-            TWOFA_ACTION_SEND => {
-                a.to = op.strings[0].as_ptr();
-                a.subject = op.strings[1].as_ptr();
-                a.text = op.strings[2].as_ptr();
-                a.html = op.strings[3].as_ptr();
-            }
-            TWOFA_ACTION_DONE => {}
-            _ => a.key = op.strings[0].as_ptr(),
-        }
+        let a = describe(inner.action(), &mut op.strings);
         // SAFETY: checked non-NULL.
         unsafe { *out = a };
         Ok(())
@@ -269,6 +275,47 @@ fn store_result(rc: i32, message: *const c_char) -> Result<(), StoreError> {
             _ => format!("the host's store failed ({rc})"),
         })),
     }
+}
+
+/// The answer to a LOAD: `version` 0 means the key does not exist.
+///
+/// # Safety
+/// `bytes` points to `len` bytes (or NULL with 0); `message` NULL or NUL-terminated.
+pub(crate) unsafe fn load_feedback(
+    rc: i32,
+    message: *const c_char,
+    bytes: *const u8,
+    len: usize,
+    version: u64,
+) -> Result<Feedback, Failure> {
+    if rc == TWOFA_CALLBACK_OK && version != 0 && bytes.is_null() && len != 0 {
+        return Err(invalid("bytes is NULL"));
+    }
+    let value = store_result(rc, message).map(|()| {
+        (version != 0).then(|| Versioned {
+            bytes: if len == 0 || bytes.is_null() {
+                Vec::new()
+            } else {
+                // SAFETY: `len` readable bytes per the contract.
+                unsafe { std::slice::from_raw_parts(bytes, len) }.to_vec()
+            },
+            version,
+        })
+    });
+    Ok(Feedback::Loaded(value))
+}
+
+/// The answer to a WRITE: the new version (not 0) on success.
+pub(crate) fn write_feedback(rc: i32, message: *const c_char, new_version: u64) -> Result<Feedback, Failure> {
+    if rc == TWOFA_CALLBACK_OK && new_version == 0 {
+        return Err(invalid("new_version must not be 0"));
+    }
+    Ok(Feedback::Written(store_result(rc, message).map(|()| new_version)))
+}
+
+/// The answer to a DELETE.
+pub(crate) fn delete_feedback(rc: i32, message: *const c_char) -> Feedback {
+    Feedback::Deleted(store_result(rc, message))
 }
 
 fn feed(op: *mut twofa_operation, feedback: impl FnOnce() -> Result<Feedback, Failure>) -> twofa_status {
@@ -295,23 +342,8 @@ pub unsafe extern "C" fn twofa_operation_feed_load(
     len: usize,
     version: u64,
 ) -> twofa_status {
-    feed(op, || {
-        let value = store_result(rc, message).map(|()| {
-            (version != 0).then(|| Versioned {
-                bytes: if len == 0 || bytes.is_null() {
-                    Vec::new()
-                } else {
-                    // SAFETY: `len` readable bytes per the contract.
-                    unsafe { std::slice::from_raw_parts(bytes, len) }.to_vec()
-                },
-                version,
-            })
-        });
-        if rc == TWOFA_CALLBACK_OK && version != 0 && bytes.is_null() && len != 0 {
-            return Err(invalid("bytes is NULL"));
-        }
-        Ok(Feedback::Loaded(value))
-    })
+    // SAFETY: forwarded contract.
+    feed(op, || unsafe { load_feedback(rc, message, bytes, len, version) })
 }
 
 /// Answers a WRITE with the new version (not 0) on success.
@@ -325,12 +357,7 @@ pub unsafe extern "C" fn twofa_operation_feed_write(
     message: *const c_char,
     new_version: u64,
 ) -> twofa_status {
-    feed(op, || {
-        if rc == TWOFA_CALLBACK_OK && new_version == 0 {
-            return Err(invalid("new_version must not be 0"));
-        }
-        Ok(Feedback::Written(store_result(rc, message).map(|()| new_version)))
-    })
+    feed(op, || write_feedback(rc, message, new_version))
 }
 
 /// Answers a DELETE.
@@ -343,7 +370,7 @@ pub unsafe extern "C" fn twofa_operation_feed_delete(
     rc: i32,
     message: *const c_char,
 ) -> twofa_status {
-    feed(op, || Ok(Feedback::Deleted(store_result(rc, message))))
+    feed(op, || Ok(delete_feedback(rc, message)))
 }
 
 /// Answers a SEND (`rc` 0: delivered; otherwise `message` says why not).

@@ -358,9 +358,94 @@ static void test_admin_operations(void) {
     env_free(e);
 }
 
+/* One outstanding action of a conformance run, copied (its pointers die at the next call). */
+typedef struct {
+    uint64_t id;
+    int32_t kind;
+    char *key;
+    uint8_t *bytes;
+    size_t len;
+    uint64_t expected;
+} held_action;
+
+static void answer(twofa_conformance *c, c_store *store, held_action *h) {
+    twofa_status st = TWOFA_INTERNAL;
+    if (h->kind == TWOFA_ACTION_LOAD) {
+        const uint8_t *bytes = NULL;
+        size_t len = 0;
+        uint64_t version = 0;
+        int32_t rc = store_get(store, h->key, NULL, &bytes, &len, &version);
+        st = twofa_conformance_feed_load(c, h->id, rc, NULL, bytes, len, version);
+    } else if (h->kind == TWOFA_ACTION_WRITE) {
+        uint64_t version = 0;
+        int32_t rc = store_put(store, h->key, h->bytes, h->len, h->expected, &version);
+        st = twofa_conformance_feed_write(c, h->id, rc, NULL, version);
+    } else if (h->kind == TWOFA_ACTION_DELETE) {
+        st = twofa_conformance_feed_delete(c, h->id, store_delete(store, h->key, h->expected), NULL);
+    }
+    CHECK_INT(st, TWOFA_OK);
+    free(h->key);
+    free(h->bytes);
+}
+
+/* The conformance suite driven like an async host: up to 4 actions outstanding, answered last
+ * first; WAIT when all of them are outstanding. */
+static void test_conformance_session(void) {
+    env *e = env_new(T0);
+    twofa_conformance *c = NULL;
+    twofa_error *err = NULL;
+    EXPECT_ERR(twofa_conformance_new(NULL, &err), TWOFA_INVALID_INPUT, &err);
+    if (!EXPECT_OK(twofa_conformance_new(&c, &err), &err)) return;
+    held_action held[4];
+    size_t n = 0, most = 0;
+    twofa_action a;
+    uint64_t id = 0;
+    for (;;) {
+        if (!EXPECT_OK(twofa_conformance_next(c, &a, &id, &err), &err)) break;
+        if (a.kind == TWOFA_ACTION_DONE) break;
+        if (a.kind == TWOFA_ACTION_WAIT) {
+            CHECK(n > 0);
+        } else {
+            CHECK(id != 0 && a.key != NULL);
+            held_action *h = &held[n++];
+            h->id = id;
+            h->kind = a.kind;
+            h->key = strdup(a.key);
+            h->len = a.len;
+            h->bytes = a.len ? malloc(a.len) : NULL;
+            if (a.len) memcpy(h->bytes, a.bytes, a.len);
+            h->expected = a.expected_version;
+            if (n > most) most = n;
+            if (n < 4) continue;
+        }
+        while (n > 0) answer(c, &e->store, &held[--n]);
+    }
+    CHECK_INT(n, 0);
+    CHECK(most > 1);
+    /* Unknown ids are refused. */
+    CHECK_INT(twofa_conformance_feed_delete(c, 999999, TWOFA_CALLBACK_OK, NULL), TWOFA_INVALID_INPUT);
+    char *json = SENT;
+    EXPECT_OK(twofa_conformance_finish(c, &json, &err), &err);
+    CHECK_CONTAINS(json, "\"concurrent_increments\"");
+    jfree(json);
+    json = SENT;
+    EXPECT_ERR(twofa_conformance_finish(c, &json, &err), TWOFA_INVALID_INPUT, &err);
+    CHECK(json == SENT);
+    CHECK_INT(store_count_prefix(&e->store, "twofa-conformance/"), 0);
+    twofa_conformance_free(c);
+    /* A run abandoned in the middle is freed cleanly. */
+    if (EXPECT_OK(twofa_conformance_new(&c, &err), &err)) {
+        EXPECT_OK(twofa_conformance_next(c, &a, &id, &err), &err);
+        CHECK_INT(a.kind, TWOFA_ACTION_LOAD);
+        twofa_conformance_free(c);
+    }
+    env_free(e);
+}
+
 void register_sansio(void) {
     add_test("core_new", test_core_new);
     add_test("admin_operation_new: import, sign in, delete", test_admin_operations);
+    add_test("conformance session: out-of-order async host", test_conformance_session);
     add_test("operation: security_status, set_contact_email", test_security_status_op);
     add_test("operation: email enrol with mail capture; failed send", test_email_enroll_ops);
     add_test("operation: conflict then success; too many conflicts", test_conflict_then_success);

@@ -6,6 +6,10 @@
 //! is safe to run against a live database. (After a failure it still tries to clean up, but a
 //! broken store may keep some of its keys.)
 
+mod session;
+
+pub use session::{Next, Session};
+
 use std::collections::HashSet;
 use std::fmt;
 use std::thread;

@@ -1,0 +1,208 @@
+// The engine: one Promise-returning method per canonical operation. Each runs libtwofa's sans-IO
+// operation state machine: libtwofa decides and says what to do next (load a key, write it if
+// its version matches, delete it, send a message); this file performs that action with await
+// and feeds the result back. Retries after conflicts and the arming of emailed codes stay in
+// the core; nothing here blocks the event loop on I/O.
+
+import { TwofaError, call, codes, takeError } from "./errors.js";
+import { constants, lib, takeString } from "./native.js";
+import { NativeStore, SqliteStore, copyAction, perform, reason } from "./stores.js";
+
+const { TWOFA_ACTION_DONE: DONE, TWOFA_ACTION_SEND: SEND, TWOFA_CALLBACK_OK: OK } = constants;
+const FAILED = 2;
+const FEED = {
+  [constants.TWOFA_ACTION_LOAD]: lib.twofa_operation_feed_load,
+  [constants.TWOFA_ACTION_WRITE]: lib.twofa_operation_feed_write,
+  [constants.TWOFA_ACTION_DELETE]: lib.twofa_operation_feed_delete,
+};
+
+const released = new FinalizationRegistry((core) => lib.twofa_core_free(core));
+
+/** snake_case → camelCase. */
+const camel = (name) => name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+
+/** A JSON outcome of the core as a plain JS object: camelCase keys, no `type` tag, and the
+ * WebAuthn options (JSON text in the core) as objects. */
+export function outcome(json) {
+  const convert = (value) => {
+    if (Array.isArray(value)) return value.map(convert);
+    if (value === null || typeof value !== "object") return value;
+    const result = {};
+    for (const [key, v] of Object.entries(value)) {
+      if (key === "type") continue;
+      if (key === "options_json") result.options = JSON.parse(v);
+      else if (key === "webauthn_options") result.webauthnOptions = v === null ? null : JSON.parse(v);
+      else result[camel(key)] = convert(v);
+    }
+    return result;
+  };
+  return convert(JSON.parse(json));
+}
+
+const text = (value) => (value == null || typeof value === "string" ? value : JSON.stringify(value));
+const token = (stepUp) => (stepUp && typeof stepUp === "object" ? stepUp.token : (stepUp ?? null));
+
+/**
+ * A twofa engine: a validated config, a store, a mailer and a clock.
+ *
+ * `store` is omitted for the embedded SQLite store at the config's `sqlite_path`, or a
+ * `MemoryStore`/`SqliteStore`, or any object with `get`/`put`/`delete` (see stores.js), which may
+ * be async. `mailer(message)` delivers `{to, subject, text, html}` (it may return a Promise;
+ * throwing or rejecting means not delivered). `clock()` returns Unix seconds.
+ */
+export class Engine {
+  #core;
+  #store;
+  #mailer;
+  #clock;
+
+  constructor(config, { store, mailer, clock } = {}) {
+    const json = text(config);
+    const out = [null];
+    call(lib.twofa_core_new, json, out);
+    this.#core = out[0];
+    released.register(this, this.#core);
+    if (store == null) {
+      const path = JSON.parse(json).sqlite_path;
+      if (typeof path !== "string") {
+        throw new TwofaError(codes.invalid_input, "invalid input: no store given and config.sqlite_path is unset");
+      }
+      store = new SqliteStore(path);
+    }
+    this.#store = store;
+    this.#mailer = mailer ?? null;
+    this.#clock = clock ?? (() => Date.now() / 1000);
+  }
+
+  /** Runs one operation to its end; resolves to its outcome object. */
+  async #run(user, request, admin = false) {
+    const out = [null];
+    const start = admin ? lib.twofa_admin_operation_new : lib.twofa_operation_new;
+    call(start, this.#core, user, JSON.stringify(request), Math.floor(this.#clock()), out);
+    const op = out[0];
+    const failures = { [codes.storage]: [], [codes.mail]: [] };
+    try {
+      const action = {};
+      for (;;) {
+        call(lib.twofa_operation_next, op, action);
+        if (action.kind === DONE) break;
+        const status =
+          action.kind === SEND
+            ? await this.#send(op, { ...action }, failures[codes.mail])
+            : FEED[action.kind](op, ...(await perform(this.#store, copyAction(action), failures[codes.storage])));
+        if (status !== 0) throw new TwofaError(status, lib.twofa_last_error_message());
+      }
+      const json = [null];
+      const err = [null];
+      const status = lib.twofa_operation_finish(op, json, err);
+      if (status !== 0) throw takeError(status, err[0], failures[status]?.at(-1));
+      return outcome(takeString(json[0]));
+    } finally {
+      lib.twofa_operation_free(op);
+    }
+  }
+
+  async #send(op, { to, subject, text, html }, failures) {
+    try {
+      if (!this.#mailer) throw new Error("no mailer");
+      await this.#mailer({ to, subject, text, html });
+      return lib.twofa_operation_feed_send(op, OK, null);
+    } catch (error) {
+      failures.push(error);
+      return lib.twofa_operation_feed_send(op, FAILED, reason(error));
+    }
+  }
+
+  /** The user's methods, policy state and advice. */
+  securityStatus(user) {
+    return this.#run(user, { op: "security_status" });
+  }
+
+  /** Sets where security notices go; the previous address is told. */
+  setContactEmail(user, address) {
+    return this.#run(user, { op: "set_contact_email", address });
+  }
+
+  /** Records that the account has created orders: from now on 2FA is required. */
+  async markOrderCreated(user) {
+    await this.#run(user, { op: "mark_order_created" });
+  }
+
+  /** Starts an authenticator-app enrolment: the secret, otpauth URI and QR code. */
+  totpEnrollBegin(user, accountName, stepUp) {
+    return this.#run(user, { op: "totp_enroll_begin", account_name: accountName, step_up: token(stepUp) });
+  }
+
+  /** Confirms the pending authenticator app with a code from it. */
+  totpEnrollConfirm(user, code, stepUp) {
+    return this.#run(user, { op: "totp_enroll_confirm", code, step_up: token(stepUp) });
+  }
+
+  /** Emails a code to a new address. */
+  emailEnrollBegin(user, address, stepUp) {
+    return this.#run(user, { op: "email_enroll_begin", address, step_up: token(stepUp) });
+  }
+
+  /** Confirms the pending address with the emailed code. */
+  emailEnrollConfirm(user, code, stepUp) {
+    return this.#run(user, { op: "email_enroll_confirm", code, step_up: token(stepUp) });
+  }
+
+  /** Starts registering a WebAuthn device: `options` for `navigator.credentials.create`. */
+  webauthnRegisterBegin(user, friendlyName, stepUp) {
+    return this.#run(user, { op: "webauthn_register_begin", friendly_name: friendlyName, step_up: token(stepUp) });
+  }
+
+  /** Finishes the registration with the browser's `PublicKeyCredential.toJSON()`. */
+  webauthnRegisterFinish(user, credential, stepUp) {
+    const request = { op: "webauthn_register_finish", credential_json: text(credential), step_up: token(stepUp) };
+    return this.#run(user, request);
+  }
+
+  /** Renames a method. */
+  renameMethod(user, methodId, label, stepUp) {
+    return this.#run(user, { op: "rename_method", method_id: methodId, label, step_up: token(stepUp) });
+  }
+
+  /** Removes a method, unless policy forbids it; every step-up token of the user is revoked. */
+  removeMethod(user, methodId, stepUp) {
+    return this.#run(user, { op: "remove_method", method_id: methodId, step_up: token(stepUp) });
+  }
+
+  /** Replaces the recovery codes with a fresh set, shown once. */
+  recoveryCodesGenerate(user, stepUp) {
+    return this.#run(user, { op: "recovery_codes_generate", step_up: token(stepUp) });
+  }
+
+  /** Starts a sign-in (after the host checked the password). */
+  loginBegin(user) {
+    return this.#run(user, { op: "login_begin" });
+  }
+
+  /** Emails a fresh sign-in code for the challenge. */
+  loginSendEmailCode(user, challenge) {
+    return this.#run(user, { op: "login_send_email_code", challenge });
+  }
+
+  /** Verifies a second factor of `kind` "totp", "email", "recovery" (a code) or "webauthn"
+   * (the browser's `PublicKeyCredential.toJSON()`, as an object or JSON text). */
+  loginVerify(user, challenge, kind, value) {
+    return this.#run(user, { op: "login_verify", challenge, proof: { kind, value: text(value) } });
+  }
+
+  /** The admin capability of this engine. Give it only to administrative code. */
+  admin() {
+    const run = (user, request) => this.#run(user, request, true);
+    return {
+      /** Imports a confirmed TOTP secret (base32), replacing any authenticator app. */
+      totpImport: (user, secret, { algorithm = "SHA1", digits = 6, period = 30 } = {}) =>
+        run(user, { op: "totp_import", secret, algorithm, digits, period }),
+      /** Deletes everything twofa stores about the user. */
+      deleteUser: async (user) => {
+        await run(user, { op: "delete_user" });
+      },
+    };
+  }
+}
+
+export { NativeStore };

@@ -146,3 +146,20 @@ def test_asyncio_wrong_codes_are_counted_exactly() -> None:
     names, locked_until = asyncio.run(main())
     assert names.count("invalid_code") == 10 and names.count("locked_out") == 22
     assert locked_until is not None
+
+
+@pytest.mark.parametrize("kind", ["async-dict", "memory"])
+def test_the_conformance_suite_runs_on_async_stores(kind: str) -> None:
+    store: Any = AsyncDictStore() if kind == "async-dict" else twofa.MemoryStore()
+    passed = asyncio.run(twofa.aio.check_store(store))
+    assert "concurrent_increments" in passed and passed[-1] == "cleanup"
+
+
+def test_the_async_conformance_suite_names_the_broken_check_and_the_cause() -> None:
+    class Broken(AsyncDictStore):
+        async def get(self, key: str) -> tuple[bytes, int] | None:
+            raise ConnectionError("database is gone")
+
+    with pytest.raises(twofa.Storage, match="get_missing") as failed:
+        asyncio.run(twofa.aio.check_store(Broken()))
+    assert isinstance(failed.value.__cause__, ConnectionError)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
 from .engine import Clock, ConfigArg, StepUp
-from .errors import InvalidInput, Mail, Storage, StoreConflict, TwofaError
+from .errors import Internal, InvalidInput, Mail, Storage, StoreConflict, TwofaError
 from .stores import AsyncStore, SqliteStore, Store, check_version, log
 from .types import (
     CodeSent,
@@ -290,4 +290,78 @@ class Admin:
         await self._engine._run(user, {"op": "delete_user"}, admin=True)
 
 
-__all__ = ["Admin", "AsyncMailer", "Engine"]
+async def _answer(store: Any, action: dict[str, Any], failures: list[BaseException]) -> tuple[Any, ...]:
+    """Performs a copied store action; returns the feed arguments after the session and id."""
+    kind, key, expected = action["kind"], action["key"], action["expected"]
+    try:
+        if kind == lib.TWOFA_ACTION_LOAD:
+            found = await _maybe_await(store.get(key))
+            if found is None:
+                return (lib.TWOFA_CALLBACK_OK, ffi.NULL, ffi.NULL, 0, 0)
+            check_version("store.get", found[1])
+            return (lib.TWOFA_CALLBACK_OK, ffi.NULL, ffi.from_buffer("uint8_t[]", found[0]), len(found[0]), found[1])
+        if kind == lib.TWOFA_ACTION_WRITE:
+            version = await _maybe_await(store.put(key, action["bytes"], expected or None))
+            check_version("store.put", version)
+            return (lib.TWOFA_CALLBACK_OK, ffi.NULL, version)
+        await _maybe_await(store.delete(key, expected))
+        return (lib.TWOFA_CALLBACK_OK, ffi.NULL)
+    except StoreConflict:
+        rc: tuple[Any, ...] = (lib.TWOFA_CALLBACK_CONFLICT, ffi.NULL)
+    except Exception as e:
+        failures.append(e)
+        rc = (_FAILED, _reason(e))
+    if kind == lib.TWOFA_ACTION_LOAD:
+        return (*rc, ffi.NULL, 0, 0)
+    return (*rc, 0) if kind == lib.TWOFA_ACTION_WRITE else rc
+
+
+async def check_store(store: AsyncStore | Store) -> list[str]:
+    """Runs the core's store conformance suite against an async (or sync) store, with several
+    store calls in flight at once, as concurrent app servers would make them. Returns the names
+    of the checks passed; raises `twofa.Storage` naming the first failed check."""
+    out = ffi.new("twofa_conformance **")
+    call(lib.twofa_conformance_new, out)
+    session = ffi.gc(out[0], lib.twofa_conformance_free)
+    feeds = {
+        lib.TWOFA_ACTION_LOAD: lib.twofa_conformance_feed_load,
+        lib.TWOFA_ACTION_WRITE: lib.twofa_conformance_feed_write,
+        lib.TWOFA_ACTION_DELETE: lib.twofa_conformance_feed_delete,
+    }
+    failures: list[BaseException] = []
+    inflight: set[asyncio.Task[None]] = set()
+
+    async def run(action_id: int, action: dict[str, Any]) -> None:
+        answer = await _answer(store, action, failures)
+        if feeds[action["kind"]](session, action_id, *answer) != lib.TWOFA_OK:
+            raise Internal(_text(lib.twofa_last_error_message()))
+
+    action = ffi.new("twofa_action *")
+    action_id = ffi.new("uint64_t *")
+    try:
+        while True:
+            call(lib.twofa_conformance_next, session, action, action_id)
+            if action.kind == lib.TWOFA_ACTION_DONE:
+                break
+            if action.kind == lib.TWOFA_ACTION_WAIT:
+                done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+                continue
+            copied = {
+                "kind": action.kind,
+                "key": _text(action.key),
+                "bytes": bytes(ffi.buffer(action.bytes, action.len)) if action.kind == lib.TWOFA_ACTION_WRITE else b"",
+                "expected": int(action.expected_version),
+            }
+            inflight.add(asyncio.ensure_future(run(int(action_id[0]), copied)))
+        return list(call_json(lib.twofa_conformance_finish, session)["passed"])
+    except TwofaError as e:
+        raise_with_cause(e, failures[-1] if failures else None)
+        raise
+    finally:
+        for task in inflight:
+            task.cancel()
+
+
+__all__ = ["Admin", "AsyncMailer", "Engine", "check_store"]

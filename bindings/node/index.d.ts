@@ -51,10 +51,12 @@ export interface StoredValue {
 
 /** A store implemented inside libtwofa; several engines may share it. */
 export class NativeStore implements Store {
-  private constructor();
+  protected constructor();
   get(key: string): Promise<StoredValue | null>;
   put(key: string, value: Uint8Array, expectedVersion: Version | null): Promise<Version>;
   delete(key: string, expectedVersion: Version): Promise<void>;
+  /** Releases the handle now, once calls in progress have finished; later calls fail. */
+  close(): void;
 }
 
 /** The in-memory store. */
@@ -227,4 +229,6 @@ export class Engine {
   loginSendEmailCode(user: string, challenge: string): Promise<CodeSent>;
   loginVerify(user: string, challenge: string, kind: string, value: CredentialJSON): Promise<LoginSuccess>;
   admin(): Admin;
+  /** Releases the engine now (and the SQLite store it opened itself, if no store was given). */
+  close(): void;
 }

@@ -4,9 +4,9 @@
 // and feeds the result back. Retries after conflicts and the arming of emailed codes stay in
 // the core; nothing here blocks the event loop on I/O.
 
-import { TwofaError, call, codes, takeError } from "./errors.js";
+import { TwofaError, cString, call, codes, takeError } from "./errors.js";
 import { constants, lib, takeString } from "./native.js";
-import { NativeStore, SqliteStore, copyAction, perform, reason } from "./stores.js";
+import { NativeStore, SqliteStore, copyAction, perform, reason, withFailure } from "./stores.js";
 
 const { TWOFA_ACTION_DONE: DONE, TWOFA_ACTION_SEND: SEND, TWOFA_CALLBACK_OK: OK } = constants;
 const FAILED = 2;
@@ -39,7 +39,8 @@ export function outcome(json) {
   return convert(JSON.parse(json));
 }
 
-const text = (value) => (value == null || typeof value === "string" ? value : JSON.stringify(value));
+/** JSON given as an object is serialised; anything else passes as it is (the core checks it). */
+const text = (value) => (value !== null && typeof value === "object" ? JSON.stringify(value) : value);
 const token = (stepUp) => (stepUp && typeof stepUp === "object" ? stepUp.token : (stepUp ?? null));
 
 /**
@@ -53,32 +54,46 @@ const token = (stepUp) => (stepUp && typeof stepUp === "object" ? stepUp.token :
 export class Engine {
   #core;
   #store;
+  /** The SQLite store the engine opened itself (no `store` option), closed with it. */
+  #ownStore = null;
   #mailer;
   #clock;
 
   constructor(config, { store, mailer, clock } = {}) {
-    const json = text(config);
+    const json = cString(typeof config === "string" ? config : JSON.stringify(config), "config");
     const out = [null];
     call(lib.twofa_core_new, json, out);
     this.#core = out[0];
-    released.register(this, this.#core);
+    released.register(this, this.#core, this);
     if (store == null) {
       const path = JSON.parse(json).sqlite_path;
       if (typeof path !== "string") {
+        this.close();
         throw new TwofaError(codes.invalid_input, "invalid input: no store given and config.sqlite_path is unset");
       }
-      store = new SqliteStore(path);
+      store = this.#ownStore = new SqliteStore(path);
     }
     this.#store = store;
     this.#mailer = mailer ?? null;
     this.#clock = clock ?? (() => Date.now() / 1000);
   }
 
+  /** Releases the engine now rather than at garbage collection (and the SQLite store it opened
+   * itself when no `store` was given). Operations in progress must have finished. */
+  close() {
+    if (this.#core === null) return;
+    released.unregister(this);
+    lib.twofa_core_free(this.#core);
+    this.#core = null;
+    this.#ownStore?.close();
+  }
+
   /** Runs one operation to its end; resolves to its outcome object. */
   async #run(user, request, admin = false) {
+    if (this.#core === null) throw new TwofaError(codes.invalid_input, "invalid input: the engine was closed");
     const out = [null];
     const start = admin ? lib.twofa_admin_operation_new : lib.twofa_operation_new;
-    call(start, this.#core, user, JSON.stringify(request), Math.floor(this.#clock()), out);
+    call(start, this.#core, cString(user, "user"), JSON.stringify(request), this.#now(), out);
     const op = out[0];
     const failures = { [codes.storage]: [], [codes.mail]: [] };
     try {
@@ -95,11 +110,25 @@ export class Engine {
       const json = [null];
       const err = [null];
       const status = lib.twofa_operation_finish(op, json, err);
-      if (status !== 0) throw takeError(status, err[0], failures[status]?.at(-1));
+      if (status !== 0) throw withFailure(takeError(status, err[0]), failures[status]?.at(-1));
       return outcome(takeString(json[0]));
     } finally {
       lib.twofa_operation_free(op);
     }
+  }
+
+  /** The clock's time as whole Unix seconds; a failing or nonsensical clock is `internal`. */
+  #now() {
+    let now;
+    try {
+      now = this.#clock();
+    } catch (error) {
+      throw new TwofaError(codes.internal, "internal error: the clock failed", { callback: "now", cause: error });
+    }
+    if (typeof now !== "number" || !Number.isFinite(now) || now < 0) {
+      throw new TwofaError(codes.internal, `internal error: the clock returned ${String(now)}`, { callback: "now" });
+    }
+    return Math.floor(now);
   }
 
   async #send(op, { to, subject, text, html }, failures) {
@@ -108,7 +137,7 @@ export class Engine {
       await this.#mailer({ to, subject, text, html });
       return lib.twofa_operation_feed_send(op, OK, null);
     } catch (error) {
-      failures.push(error);
+      failures.push({ error, callback: "send_mail" });
       return lib.twofa_operation_feed_send(op, FAILED, reason(error));
     }
   }

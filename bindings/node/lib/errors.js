@@ -59,3 +59,10 @@ export function call(fn, ...args) {
   const status = fn(...args, err);
   if (status !== 0) throw takeError(status, err[0]);
 }
+
+/** A string argument for libtwofa: a string without NUL (C would cut it there). */
+export function cString(value, name) {
+  if (typeof value !== "string") throw new TypeError(`${name} must be a string, not ${typeof value}`);
+  if (value.includes("\0")) throw new TwofaError(codes.invalid_input, `invalid input: ${name} contains NUL`);
+  return value;
+}

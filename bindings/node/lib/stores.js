@@ -5,10 +5,10 @@
 //   put(key, value, expectedVersion) → the new version; writes only if the key's version is
 //                                      expectedVersion (null: only if the key does not exist)
 //   delete(key, expectedVersion)    → deletes only if the version matches
-// put and delete throw StoreConflict on a mismatch. Versions are positive integers (number or
+// put and delete throw StoreConflict (or any error named "StoreConflict") on a mismatch. Versions are positive integers (number or
 // bigint), never reused for a key, even after a delete. Each method may return a Promise.
 
-import { StoreConflict, TwofaError, call, codes, takeError } from "./errors.js";
+import { StoreConflict, TwofaError, cString, call, codes, takeError } from "./errors.js";
 import { constants, koffi, lib, takeString } from "./native.js";
 
 const { TWOFA_CALLBACK_OK: OK, TWOFA_CALLBACK_CONFLICT: CONFLICT } = constants;
@@ -32,21 +32,48 @@ export function checkVersion(what, version) {
 
 /** A store implemented inside libtwofa; several engines may share it. */
 export class NativeStore {
+  /** Calls running on worker threads, which the handle must outlive. */
+  #running = 0;
+  #closed = false;
+
   /** @internal */
   constructor(pointer, blocking) {
     this.pointer = pointer;
     this.blocking = blocking;
-    released.register(this, { free: lib.twofa_store_free, pointer });
+    released.register(this, { free: lib.twofa_store_free, pointer }, this);
+  }
+
+  /** Releases the handle now rather than at garbage collection, once the calls in progress have
+   * finished; later calls fail with "invalid_input". */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    released.unregister(this);
+    if (this.#running === 0) lib.twofa_store_free(this.pointer);
   }
 
   /** Runs a libtwofa store function, on a worker thread for a store that does file I/O. */
-  async #invoke(fn, ...args) {
+  #invoke(fn, ...args) {
+    return this.#call(this.blocking, fn, ...args);
+  }
+
+  /** Runs a libtwofa store function on this handle, on a worker thread if `background`. */
+  async #call(background, fn, ...args) {
+    if (this.#closed) throw new TwofaError(codes.invalid_input, "invalid input: the store was closed");
     const err = [null];
-    const status = this.blocking
-      ? await new Promise((resolve, reject) =>
+    let status;
+    if (background) {
+      this.#running++;
+      try {
+        status = await new Promise((resolve, reject) =>
           fn.async(this.pointer, ...args, err, (e, value) => (e ? reject(e) : resolve(value))),
-        )
-      : fn(this.pointer, ...args, err);
+        );
+      } finally {
+        if (--this.#running === 0 && this.#closed) lib.twofa_store_free(this.pointer);
+      }
+    } else {
+      status = fn(this.pointer, ...args, err);
+    }
     if (status === codes.conflict) {
       lib.twofa_error_free(err[0]);
       throw new StoreConflict();
@@ -54,11 +81,18 @@ export class NativeStore {
     if (status !== 0) throw takeError(status, err[0]);
   }
 
+  /** Runs the conformance suite on this store (on a worker thread); see `checkStore`. */
+  async check() {
+    const out = [null];
+    await this.#call(true, lib.twofa_store_check, out);
+    return JSON.parse(takeString(out[0])).passed;
+  }
+
   async get(key) {
     const bytes = [null];
     const length = [0];
     const version = [0];
-    await this.#invoke(lib.twofa_store_get, key, bytes, length, version);
+    await this.#invoke(lib.twofa_store_get, cString(key, "key"), bytes, length, version);
     if (!version[0]) return null;
     try {
       return { value: copyBytes(bytes[0], length[0]), version: version[0] };
@@ -69,12 +103,12 @@ export class NativeStore {
 
   async put(key, value, expectedVersion) {
     const version = [0];
-    await this.#invoke(lib.twofa_store_put, key, value, value.length, expectedVersion ?? 0, version);
+    await this.#invoke(lib.twofa_store_put, cString(key, "key"), value, value.length, expectedVersion ?? 0, version);
     return version[0];
   }
 
   async delete(key, expectedVersion) {
-    await this.#invoke(lib.twofa_store_delete, key, expectedVersion);
+    await this.#invoke(lib.twofa_store_delete, cString(key, "key"), expectedVersion);
   }
 }
 
@@ -92,7 +126,7 @@ export class MemoryStore extends NativeStore {
 export class SqliteStore extends NativeStore {
   constructor(path) {
     const out = [null];
-    call(lib.twofa_store_new_sqlite, path, out);
+    call(lib.twofa_store_new_sqlite, cString(path, "path"), out);
     super(out[0], true);
   }
 }
@@ -103,9 +137,16 @@ export function reason(error) {
   return text.replaceAll("\0", " ").slice(0, 1000);
 }
 
+const CALLBACKS = {
+  [constants.TWOFA_ACTION_LOAD]: "store.get",
+  [constants.TWOFA_ACTION_WRITE]: "store.put",
+  [constants.TWOFA_ACTION_DELETE]: "store.delete",
+};
+
 /**
  * Performs one store action (`{kind, key, bytes, expectedVersion}`) on `store` and returns the
- * feed arguments `[rc, message, ...values]` for libtwofa; a thrown error is kept in `failures`.
+ * feed arguments `[rc, message, ...values]` for libtwofa. A thrown error is pushed on `failures`
+ * as `{error, callback}` (the store method that failed).
  */
 export async function perform(store, action, failures) {
   const { kind, key, bytes, expectedVersion } = action;
@@ -113,6 +154,7 @@ export async function perform(store, action, failures) {
     if (kind === constants.TWOFA_ACTION_LOAD) {
       const found = await store.get(key);
       if (found == null) return [OK, null, null, 0, 0];
+      if (!(found.value instanceof Uint8Array)) throw new TypeError("store.get returned a value that is not a Uint8Array");
       checkVersion("store.get", found.version);
       return [OK, null, found.value, found.value.length, found.version];
     }
@@ -124,14 +166,23 @@ export async function perform(store, action, failures) {
     await store.delete(key, expectedVersion);
     return [OK, null];
   } catch (error) {
-    if (error instanceof StoreConflict) {
+    if (error instanceof StoreConflict || error?.name === "StoreConflict") {
       return kind === constants.TWOFA_ACTION_WRITE ? [CONFLICT, null, 0] : [CONFLICT, null];
     }
-    failures.push(error);
+    failures.push({ error, callback: CALLBACKS[kind] });
     const message = reason(error);
     if (kind === constants.TWOFA_ACTION_LOAD) return [FAILED, message, null, 0, 0];
     return kind === constants.TWOFA_ACTION_WRITE ? [FAILED, message, 0] : [FAILED, message];
   }
+}
+
+/** `error` with the host failure that caused it: its `cause` and the failing `callback`. */
+export function withFailure(error, failure) {
+  if (failure) {
+    error.cause = failure.error;
+    error.callback = failure.callback;
+  }
+  return error;
 }
 
 /** A store action copied out of a `twofa_action` (whose pointers die at the next call). */
@@ -154,15 +205,7 @@ const FEED = {
  * TwofaError (`storage`) naming the first failed check.
  */
 export async function checkStore(store) {
-  if (store instanceof NativeStore) {
-    const out = [null];
-    const err = [null];
-    const status = await new Promise((resolve, reject) =>
-      lib.twofa_store_check.async(store.pointer, out, err, (e, value) => (e ? reject(e) : resolve(value))),
-    );
-    if (status !== 0) throw takeError(status, err[0]);
-    return JSON.parse(takeString(out[0])).passed;
-  }
+  if (store instanceof NativeStore) return store.check();
   const session = [null];
   call(lib.twofa_conformance_new, session);
   const failures = [];
@@ -189,7 +232,7 @@ export async function checkStore(store) {
     const out = [null];
     const err = [null];
     const status = lib.twofa_conformance_finish(session[0], out, err);
-    if (status !== 0) throw takeError(status, err[0], failures.at(-1));
+    if (status !== 0) throw withFailure(takeError(status, err[0]), failures.at(-1));
     return JSON.parse(takeString(out[0])).passed;
   } finally {
     lib.twofa_conformance_free(session[0]);

@@ -1,0 +1,167 @@
+// Concurrency: many operations in flight at once on one event loop. A code is accepted exactly
+// once however many sign-ins race with it, failed attempts are counted exactly, and a slow store
+// never blocks other work.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { Engine, MemoryStore, SqliteStore, StoreConflict, TwofaError } from "twofa";
+
+const T0 = 1_700_000_000;
+const SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"; // 406058 at T0
+const CONFIG = {
+  issuer: "Example Shop",
+  keys: [{ id: "k1", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
+  webauthn: { rp_id: "localhost", rp_name: "Example Shop", origins: ["http://localhost:8080"] },
+};
+
+/** The versioned store contract over a Map, yielding to the event loop inside every call. */
+class AsyncMapStore {
+  data = new Map();
+  version = 0;
+  conflicts = 0;
+
+  async get(key) {
+    await new Promise(setImmediate);
+    const found = this.data.get(key);
+    return found ? { value: Buffer.from(found.value), version: found.version } : null;
+  }
+
+  async put(key, value, expectedVersion) {
+    await new Promise(setImmediate);
+    if ((this.data.get(key)?.version ?? null) !== expectedVersion) {
+      this.conflicts += 1;
+      throw new StoreConflict(key);
+    }
+    this.data.set(key, { value: Buffer.from(value), version: ++this.version });
+    return this.version;
+  }
+
+  async delete(key, expectedVersion) {
+    await new Promise(setImmediate);
+    if (this.data.get(key)?.version !== expectedVersion) throw new StoreConflict(key);
+    this.data.delete(key);
+  }
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "twofa-concurrency-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+let databases = 0;
+
+/** Engine options and config for each kind of store. */
+const STORES = {
+  "async Map store": () => [CONFIG, { store: new AsyncMapStore() }],
+  MemoryStore: () => [CONFIG, { store: new MemoryStore() }],
+  "SQLite default": () => [{ ...CONFIG, sqlite_path: join(tmp, `race-${++databases}.db`) }, {}],
+};
+
+/** "ok", or the name of the TwofaError `promise` rejected with. */
+const outcome = (promise) =>
+  promise.then(
+    () => "ok",
+    (e) => {
+      if (!(e instanceof TwofaError)) throw e;
+      return e.name;
+    },
+  );
+
+const count = (names) => names.reduce((counts, n) => ({ ...counts, [n]: (counts[n] ?? 0) + 1 }), {});
+
+for (const [kind, open] of Object.entries(STORES)) {
+  describe(`on the ${kind}`, () => {
+    test("16 concurrent sign-ins with one code: one success, 15 replayed", async () => {
+      const [config, options] = open();
+      const engine = new Engine(config, { ...options, clock: () => T0 });
+      await engine.admin().totpImport("alice", SECRET);
+      const challenges = [];
+      for (let i = 0; i < 16; i++) challenges.push((await engine.loginBegin("alice")).challengeId);
+      assert.equal(new Set(challenges).size, 16);
+      const names = await Promise.all(challenges.map((c) => outcome(engine.loginVerify("alice", c, "totp", "406058"))));
+      assert.deepEqual(count(names), { ok: 1, replayed: 15 });
+      if (options.store instanceof AsyncMapStore) assert.ok(options.store.conflicts > 0, "the writes really raced");
+    });
+
+    test("2 wrong codes on each of 16 challenges at once: exactly 10 invalid_code, 22 locked_out", async () => {
+      const [config, options] = open();
+      const engine = new Engine(config, { ...options, clock: () => T0 });
+      await engine.admin().totpImport("alice", SECRET);
+      const challenges = [];
+      for (let i = 0; i < 16; i++) challenges.push((await engine.loginBegin("alice")).challengeId);
+      const attempts = [...challenges, ...challenges];
+      const names = await Promise.all(attempts.map((c) => outcome(engine.loginVerify("alice", c, "totp", "000000"))));
+      assert.deepEqual(count(names), { invalid_code: 10, locked_out: 22 });
+      const status = await engine.securityStatus("alice");
+      assert.ok(status.lockedUntil > T0);
+    });
+
+    test("engines sharing the store serve different users in parallel", async () => {
+      const [config, options] = open();
+      const users = Array.from({ length: 8 }, (_, i) => `user-${i}`);
+      const engines = users.map(() => new Engine(config, { ...options, clock: () => T0 }));
+      await Promise.all(users.map((user, i) => engines[i].admin().totpImport(user, SECRET)));
+      const methods = await Promise.all(
+        users.map(async (user, i) => {
+          const { challengeId } = await engines[i].loginBegin(user);
+          return (await engines[i].loginVerify(user, challengeId, "totp", "406058")).method;
+        }),
+      );
+      assert.deepEqual(methods, users.map(() => "totp"));
+      const statuses = await Promise.all(users.map((user) => engines[0].securityStatus(user)));
+      for (const status of statuses) assert.equal(status.methods[0].lastUsed, T0);
+    });
+  });
+}
+
+test("a slow store does not block other operations", async () => {
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  let entered;
+  const inside = new Promise((resolve) => (entered = resolve));
+  class SlowStore extends AsyncMapStore {
+    async get(key) {
+      entered();
+      await gate;
+      return super.get(key);
+    }
+  }
+  const slow = new Engine(CONFIG, { store: new SlowStore(), clock: () => T0 });
+  const pending = slow.securityStatus("alice");
+  await inside;
+  const other = new Engine(CONFIG, { store: new MemoryStore(), clock: () => T0 });
+  assert.deepEqual((await other.securityStatus("bob")).methods, []);
+  // The first operation is still waiting on its store.
+  let settled = false;
+  pending.then(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(settled, false);
+  release();
+  assert.deepEqual((await pending).methods, []);
+});
+
+/** Whether `promise` settles without the event loop turning (within microtasks alone). Work
+ * done on a worker thread can only report back through the event loop. */
+async function settlesInline(promise) {
+  let settled = false;
+  promise.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  for (let i = 0; i < 200; i++) await null;
+  const inline = settled;
+  await promise;
+  return inline;
+}
+
+test("SqliteStore calls run on worker threads, off the event loop", async () => {
+  const store = new SqliteStore(join(tmp, "threads.db"));
+  const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+  assert.equal(await settlesInline(Promise.all(keys.map((k) => store.put(k, Buffer.from(k), null)))), false);
+  assert.equal(await settlesInline(store.get("k0")), false);
+  const engine = new Engine({ ...CONFIG, sqlite_path: join(tmp, "threads-engine.db") }, { clock: () => T0 });
+  assert.equal(await settlesInline(engine.admin().totpImport("alice", SECRET)), false);
+  // The in-memory store does no I/O and answers inline: the measure tells the two apart.
+  const memory = new MemoryStore();
+  assert.equal(await settlesInline(Promise.all(keys.map((k) => memory.put(k, Buffer.from(k), null)))), true);
+});

@@ -8,13 +8,14 @@
 #   make c-host-check   build and run the C example (examples/c-host) and check its output
 #   make install  install libtwofa, twofa.h and twofa.pc under PREFIX (default /usr/local)
 #   make python-tests   install the Python package in target/python-venv and run its tests
+#   make node-tests     install the Node package's and the Node host's dependencies and run their tests
 #
 # Needs rustup/cargo and a C compiler (ring and the bundled SQLite compile C).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help test demo fmt clippy toolchain header component python-tests
+.PHONY: help test demo fmt clippy toolchain header component python-tests node-tests node-bundle
 
 # $(call suite,NAME,COMMAND) runs COMMAND and prints "== NAME: N s" (or "FAILED after N s" and
 # stops make: every suite is one recipe line, so the first failure ends the run).
@@ -40,6 +41,7 @@ test: toolchain
 	@$(call suite,c-host-valgrind,$(MAKE) --no-print-directory c-host-valgrind)
 	@$(call suite,install,$(MAKE) --no-print-directory install-check)
 	@$(call suite,python,$(MAKE) --no-print-directory python-tests)
+	@$(call suite,node,$(MAKE) --no-print-directory node-tests)
 
 # The WASI component (wasm32-wasip2, release, size-tuned); its size is printed.
 COMPONENT := wasm-component/target/wasm32-wasip2/release/twofa_component.wasm
@@ -98,6 +100,21 @@ python-tests: $(PY_VENV)/ready
 	$(PY_VENV)/bin/ruff check --quiet --no-cache --config bindings/python/pyproject.toml $(PY_SOURCES)
 	cd bindings/python && MYPYPATH=tests ../../$(PY) -m mypy --strict --cache-dir=/dev/null src/twofa tests ../../examples/python-host
 	$(PY) -m pytest -q -p no:cacheprovider bindings/python/tests examples/python-host
+
+# The Node package (bindings/node) and the Node host example (examples/node-host): npm ci (koffi
+# brings its prebuilt binary from the registry; no install script runs), node --test, and tsc
+# over the TypeScript declarations. They load target/release/libtwofa.so and, for the jco path,
+# the component.
+NPM_CI := npm ci --no-audit --no-fund --loglevel=error
+node-tests:
+	cd bindings/node && $(NPM_CI) && node --test --test-reporter=dot test/ && npx tsc --noEmit -p .
+	cd examples/node-host && $(NPM_CI) && node --test --test-reporter=dot test/
+
+# Copies libtwofa.so and twofa.h into bindings/node/native/, so that the package works when
+# installed as a copy (npm pack, npm install --install-links) rather than linked to this checkout.
+node-bundle:
+	mkdir -p bindings/node/native
+	cp target/release/libtwofa.so include/twofa.h bindings/node/native/
 
 # The C suites: libtwofa's own tests (tests/c).
 include tests/c/c-tests.mk

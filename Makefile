@@ -1,7 +1,8 @@
 # twofa: the developer commands. CI runs `make test` through .ci/run.
 #
 #   make test     every check and test suite; installs what is missing first
-#   make demo     the quickstart walk-through (core/examples/quickstart.rs)
+#   make demo     the Security-tab web demo on http://localhost:8080 (examples/web-demo)
+#   make quickstart     the Rust walk-through (core/examples/quickstart.rs)
 #   make fmt      format all Rust code
 #   make clippy   lint all Rust code, warnings as errors
 #   make header   regenerate include/twofa.h (the C header) from ffi/src
@@ -9,13 +10,15 @@
 #   make install  install libtwofa, twofa.h and twofa.pc under PREFIX (default /usr/local)
 #   make python-tests   install the Python package in target/python-venv and run its tests
 #   make node-tests     install the Node package's and the Node host's dependencies and run their tests
+#   make e2e      the web demo end to end in headless Chromium
+#   make screenshots    run e2e and refresh docs/screenshots/
 #
 # Needs rustup/cargo and a C compiler (ring and the bundled SQLite compile C).
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help test demo fmt clippy toolchain header component python-tests node-tests node-bundle
+.PHONY: help test demo quickstart fmt clippy toolchain header component python-tests node-setup node-tests node-bundle e2e screenshots
 
 # $(call suite,NAME,COMMAND) runs COMMAND and prints "== NAME: N s" (or "FAILED after N s" and
 # stops make: every suite is one recipe line, so the first failure ends the run).
@@ -54,7 +57,13 @@ component:
 header:
 	TWOFA_UPDATE_HEADER=1 cargo test -p twofa-ffi --test header
 
-demo:
+# The Security-tab web demo (examples/web-demo) on the embedded SQLite store, mail to a local
+# SMTP server shown at /mail: http://localhost:8080 (PORT=... to change).
+demo: node-setup
+	cd examples/web-demo && $(NPM_CI) && node server.mjs
+
+# The Rust walk-through (core/examples/quickstart.rs), mail printed to the terminal.
+quickstart:
 	cargo run --example quickstart -p twofa-core
 
 fmt:
@@ -63,8 +72,8 @@ fmt:
 clippy:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Debian packages the suites need: oathtool (an independent TOTP), valgrind, pkg-config, and
-# clang (ring's C code for wasm32-wasip2).
+# Debian packages the suites need: oathtool (an independent TOTP), valgrind, pkg-config, clang
+# (ring's C code for wasm32-wasip2) and chromium (the end-to-end tests of the web demo).
 APT_PACKAGES := oathtool valgrind pkg-config clang
 
 # Installs what the suites need when it is missing: rustfmt, clippy and the Debian packages.
@@ -106,9 +115,25 @@ python-tests: $(PY_VENV)/ready
 # over the TypeScript declarations. They load target/release/libtwofa.so and, for the jco path,
 # the component.
 NPM_CI := npm ci --no-audit --no-fund --loglevel=error
-node-tests:
-	cd bindings/node && $(NPM_CI) && node --test --test-reporter=dot test/ && npx tsc --noEmit -p .
+node-setup:
+	@command -v node >/dev/null || { echo "node not found: install Node.js 20 or later with npm"; exit 1; }
+	cargo build --quiet --release -p twofa-ffi
+	cd bindings/node && $(NPM_CI)
+
+node-tests: node-setup
+	cd bindings/node && node --test --test-reporter=dot test/ && npx tsc --noEmit -p .
 	cd examples/node-host && $(NPM_CI) && node --test --test-reporter=dot test/
+	cd examples/web-demo && $(NPM_CI) && node --test --test-reporter=dot test/
+
+# The web demo end to end in Debian's Chromium (tests/e2e, playwright-core, WebAuthn through
+# the virtual authenticator); screenshots go to target/e2e-screenshots/. `make screenshots`
+# copies them into docs/screenshots/ (committed, shown by the README).
+e2e: node-setup
+	cd examples/web-demo && $(NPM_CI)
+	cd tests/e2e && $(NPM_CI) && node --test --test-concurrency=1 --test-reporter=dot .
+
+screenshots: e2e
+	cd tests/e2e && node screenshots.mjs
 
 # Copies libtwofa.so and twofa.h into bindings/node/native/, so that the package works when
 # installed as a copy (npm pack, npm install --install-links) rather than linked to this checkout.

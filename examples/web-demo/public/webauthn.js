@@ -1,0 +1,53 @@
+// The browser's side of WebAuthn: the server's options (JSON, base64url fields) are parsed with
+// PublicKeyCredential.parse*OptionsFromJSON, the browser talks to the device, and the credential
+// goes back to the server as credential.toJSON(). twofa checks everything else.
+
+/** A WebAuthn failure in the browser, in plain words. */
+export class BrowserKeyError extends Error {}
+
+function supported(parse) {
+  if (!window.PublicKeyCredential || typeof PublicKeyCredential[parse] !== "function" || !navigator.credentials) {
+    throw new BrowserKeyError("This browser cannot use security keys here: use a recent Chrome, Edge, Firefox or Safari.");
+  }
+}
+
+function plain(error) {
+  switch (error?.name) {
+    case "NotAllowedError":
+      return "The browser did not use a security key: it was cancelled or timed out.";
+    case "InvalidStateError":
+      return "This device is already registered.";
+    case "SecurityError":
+      return `Security keys work only at http://localhost:${location.port || 80} (not an IP address).`;
+    case "NotSupportedError":
+      return "This device does not support what the site asked for.";
+    case "AbortError":
+      return "The security key request was cancelled.";
+    default:
+      return "The security key could not be used.";
+  }
+}
+
+/** Registers a new device: `options` is the server's `{publicKey}`; resolves to credential.toJSON(). */
+export async function createCredential(options) {
+  supported("parseCreationOptionsFromJSON");
+  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
+  try {
+    const credential = await navigator.credentials.create({ publicKey });
+    return credential.toJSON();
+  } catch (error) {
+    throw new BrowserKeyError(plain(error));
+  }
+}
+
+/** Signs a sign-in challenge: `options` is the server's `{publicKey}`; resolves to credential.toJSON(). */
+export async function getAssertion(options) {
+  supported("parseRequestOptionsFromJSON");
+  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey);
+  try {
+    const credential = await navigator.credentials.get({ publicKey });
+    return credential.toJSON();
+  } catch (error) {
+    throw new BrowserKeyError(plain(error));
+  }
+}

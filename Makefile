@@ -45,6 +45,7 @@ test: toolchain
 	@$(call suite,install,$(MAKE) --no-print-directory install-check)
 	@$(call suite,python,$(MAKE) --no-print-directory python-tests)
 	@$(call suite,node,$(MAKE) --no-print-directory node-tests)
+	@$(call suite,e2e,$(MAKE) --no-print-directory e2e)
 
 # The WASI component (wasm32-wasip2, release, size-tuned); its size is printed.
 COMPONENT := wasm-component/target/wasm32-wasip2/release/twofa_component.wasm
@@ -74,7 +75,7 @@ clippy:
 
 # Debian packages the suites need: oathtool (an independent TOTP), valgrind, pkg-config, clang
 # (ring's C code for wasm32-wasip2) and chromium (the end-to-end tests of the web demo).
-APT_PACKAGES := oathtool valgrind pkg-config clang
+APT_PACKAGES := oathtool valgrind pkg-config clang chromium
 
 # Installs what the suites need when it is missing: rustfmt, clippy and the Debian packages.
 toolchain:

@@ -10,16 +10,10 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as twofa from "twofa";
 import { Engine, MemoryStore, NativeStore, SqliteStore, StoreConflict, TwofaError, codes, libraryVersion } from "twofa";
+import { CONFIG, SECRET, T0 } from "./support.mjs";
 
 const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), "..");
 const HEADER = join(PACKAGE, "..", "..", "include", "twofa.h");
-const T0 = 1_700_000_000;
-const SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"; // 406058 at T0
-const CONFIG = {
-  issuer: "Example Shop",
-  keys: [{ id: "k1", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
-  webauthn: { rp_id: "localhost", rp_name: "Example Shop", origins: ["http://localhost:8080"] },
-};
 
 /** Asserts that `promise` rejects with a TwofaError named `name`; returns the error. */
 async function rejects(promise, name) {

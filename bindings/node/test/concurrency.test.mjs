@@ -7,44 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { Engine, MemoryStore, SqliteStore, StoreConflict, TwofaError } from "twofa";
-
-const T0 = 1_700_000_000;
-const SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"; // 406058 at T0
-const CONFIG = {
-  issuer: "Example Shop",
-  keys: [{ id: "k1", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
-  webauthn: { rp_id: "localhost", rp_name: "Example Shop", origins: ["http://localhost:8080"] },
-};
-
-/** The versioned store contract over a Map, yielding to the event loop inside every call. */
-class AsyncMapStore {
-  data = new Map();
-  version = 0;
-  conflicts = 0;
-
-  async get(key) {
-    await new Promise(setImmediate);
-    const found = this.data.get(key);
-    return found ? { value: Buffer.from(found.value), version: found.version } : null;
-  }
-
-  async put(key, value, expectedVersion) {
-    await new Promise(setImmediate);
-    if ((this.data.get(key)?.version ?? null) !== expectedVersion) {
-      this.conflicts += 1;
-      throw new StoreConflict(key);
-    }
-    this.data.set(key, { value: Buffer.from(value), version: ++this.version });
-    return this.version;
-  }
-
-  async delete(key, expectedVersion) {
-    await new Promise(setImmediate);
-    if (this.data.get(key)?.version !== expectedVersion) throw new StoreConflict(key);
-    this.data.delete(key);
-  }
-}
+import { Engine, MemoryStore, SqliteStore, TwofaError } from "twofa";
+import { AsyncMapStore, CONFIG, SECRET, T0 } from "./support.mjs";
 
 const tmp = mkdtempSync(join(tmpdir(), "twofa-concurrency-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

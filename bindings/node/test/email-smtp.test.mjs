@@ -7,39 +7,8 @@ import { after, before, test } from "node:test";
 import { simpleParser } from "mailparser";
 import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
-import { Engine, MemoryStore, StoreConflict, TwofaError } from "twofa";
-
-const T0 = 1_700_000_000;
-const CONFIG = {
-  issuer: "Example Shop",
-  keys: [{ id: "k1", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
-  webauthn: { rp_id: "localhost", rp_name: "Example Shop", origins: ["http://localhost:8080"] },
-};
-
-/** The versioned store contract over a Map, yielding to the event loop inside every call. */
-class AsyncMapStore {
-  data = new Map();
-  version = 0;
-
-  async get(key) {
-    await new Promise(setImmediate);
-    const found = this.data.get(key);
-    return found ? { value: Buffer.from(found.value), version: found.version } : null;
-  }
-
-  async put(key, value, expectedVersion) {
-    await new Promise(setImmediate);
-    if ((this.data.get(key)?.version ?? null) !== expectedVersion) throw new StoreConflict(key);
-    this.data.set(key, { value: Buffer.from(value), version: ++this.version });
-    return this.version;
-  }
-
-  async delete(key, expectedVersion) {
-    await new Promise(setImmediate);
-    if (this.data.get(key)?.version !== expectedVersion) throw new StoreConflict(key);
-    this.data.delete(key);
-  }
-}
+import { Engine, MemoryStore, TwofaError } from "twofa";
+import { AsyncMapStore, CONFIG, T0 } from "./support.mjs";
 
 /** Asserts that `promise` rejects with a TwofaError named `name`; returns the error. */
 async function rejects(promise, name) {

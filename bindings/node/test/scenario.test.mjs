@@ -6,35 +6,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { Engine, MemoryStore, SqliteStore, StoreConflict } from "twofa";
+import { Engine, MemoryStore, SqliteStore } from "twofa";
 import { Runner, ScenarioFailed, load } from "./scenario.mjs";
+import { AsyncMapStore } from "./support.mjs";
 
 const SCENARIO = load("security_tab");
-
-/** The versioned store contract over a Map, yielding to the event loop inside every call. */
-class AsyncMapStore {
-  data = new Map();
-  version = 0;
-
-  async get(key) {
-    await new Promise(setImmediate);
-    const found = this.data.get(key);
-    return found ? { value: Buffer.from(found.value), version: found.version } : null;
-  }
-
-  async put(key, value, expectedVersion) {
-    await new Promise(setImmediate);
-    if ((this.data.get(key)?.version ?? null) !== expectedVersion) throw new StoreConflict(key);
-    this.data.set(key, { value: Buffer.from(value), version: ++this.version });
-    return this.version;
-  }
-
-  async delete(key, expectedVersion) {
-    await new Promise(setImmediate);
-    if (this.data.get(key)?.version !== expectedVersion) throw new StoreConflict(key);
-    this.data.delete(key);
-  }
-}
 
 const tmp = mkdtempSync(join(tmpdir(), "twofa-scenario-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

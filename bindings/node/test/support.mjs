@@ -1,0 +1,60 @@
+// Shared fixtures of the package's tests: the config, the RFC test secret, and an async store
+// written in JS.
+
+import { StoreConflict } from "twofa";
+
+/** The time the tests start at. */
+export const T0 = 1_700_000_000;
+/** A base32 TOTP secret: its code at T0 is 406058. */
+export const SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+/** The browser origin of the WebAuthn ceremonies. */
+export const ORIGIN = "http://localhost:8080";
+/** The engine config of the tests. */
+export const CONFIG = {
+  issuer: "Example Shop",
+  keys: [{ id: "k1", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
+  webauthn: { rp_id: "localhost", rp_name: "Example Shop", origins: ["http://localhost:8080"] },
+};
+
+/** The versioned store contract over a Map, yielding to the event loop inside every call. */
+export class AsyncMapStore {
+  data = new Map();
+  version = 0;
+  /** How many compare-and-swaps failed (proof that writes raced). */
+  conflicts = 0;
+
+  async get(key) {
+    await new Promise(setImmediate);
+    const found = this.data.get(key);
+    return found ? { value: Buffer.from(found.value), version: found.version } : null;
+  }
+
+  async put(key, value, expectedVersion) {
+    await new Promise(setImmediate);
+    if ((this.data.get(key)?.version ?? null) !== expectedVersion) {
+      this.conflicts += 1;
+      throw new StoreConflict(key);
+    }
+    this.data.set(key, { value: Buffer.from(value), version: ++this.version });
+    return this.version;
+  }
+
+  async delete(key, expectedVersion) {
+    await new Promise(setImmediate);
+    if (this.data.get(key)?.version !== expectedVersion) throw new StoreConflict(key);
+    this.data.delete(key);
+  }
+
+  /** An independent copy (values, versions and the version counter). */
+  copy() {
+    const twin = new AsyncMapStore();
+    twin.data = new Map([...this.data].map(([k, { value, version }]) => [k, { value: Buffer.from(value), version }]));
+    twin.version = this.version;
+    return twin;
+  }
+
+  /** The stored bytes by key (hex), without versions. */
+  snapshot() {
+    return Object.fromEntries([...this.data].map(([k, { value }]) => [k, value.toString("hex")]).sort());
+  }
+}

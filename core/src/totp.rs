@@ -62,8 +62,21 @@ pub(crate) fn decode_base32(secret: &str) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
+/// What a code matched in the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// The code of this time step, later than the last accepted one.
+    Fresh(u64),
+    /// Only codes of steps at or before the last accepted one: a replay.
+    Used,
+    /// No step of the window.
+    None,
+}
+
 /// Checks `code` (already validated as `digits` ASCII digits) against `seed` at `now` within
-/// `skew` steps; returns the matched time step.
+/// `skew` steps. Every step of the window is computed and compared in constant time; a code that
+/// matches several steps (two steps can share a code) counts for the earliest one later than
+/// `seed.last_step`, so a coincidence with a used step never turns a fresh code into a replay.
 pub(crate) fn check(
     keyring: &Keyring,
     user: &str,
@@ -71,17 +84,28 @@ pub(crate) fn check(
     code: &str,
     now: u64,
     skew: u8,
-) -> Result<Option<u64>, Error> {
+) -> Result<Match, Error> {
     let secret = keyring.open(&seed.sealed, &aad(user))?;
     let totp = Builder::new()
         .with_algorithm(algorithm(seed.algorithm))
         .with_digits(seed.digits)
         .with_step_duration(seed.period)
-        .with_skew(u16::from(skew))
+        .with_skew(0)
         .with_secret(secret)
         .build()
         .map_err(|_| Error::Storage("stored TOTP parameters are invalid".into()))?;
-    Ok(totp.check(code, now))
+    let current = now / seed.period;
+    let steps = current.saturating_sub(u64::from(skew))..=current.saturating_add(u64::from(skew));
+    let matched: Vec<u64> = steps
+        // totp-rs compares tokens in constant time; with no skew it checks this one step.
+        .filter(|step| totp.check(code, step.saturating_mul(seed.period)).is_some())
+        .collect();
+    let fresh = matched.iter().copied().find(|step| seed.last_step.is_none_or(|last| *step > last));
+    Ok(match (fresh, matched.is_empty()) {
+        (Some(step), _) => Match::Fresh(step),
+        (None, false) => Match::Used,
+        (None, true) => Match::None,
+    })
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.

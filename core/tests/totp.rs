@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use twofa_core::{Error, Proof};
+use twofa_core::{Admin, Error, Proof, TotpAlgorithm};
 
 fn verify(engine: &twofa_core::Engine, user: &str, code: String) -> Result<(), Error> {
     let ch = engine.login_begin(user).unwrap().challenge_id.unwrap();
@@ -31,6 +31,24 @@ fn a_later_step_accepted_early_burns_the_current_one() {
     verify(&engine, "u", totp_code(&secret, t + 30)).unwrap();
     assert_eq!(verify(&engine, "u", totp_code(&secret, t + 30)), Err(Error::Replayed));
     assert_eq!(verify(&engine, "u", totp_code(&secret, t)), Err(Error::Replayed));
+}
+
+#[test]
+fn a_code_shared_by_a_used_step_and_a_fresh_one_is_accepted_for_the_fresh_one() {
+    // Steps 56668234 and 56668235 of this secret share the code 065554 (found by searching with
+    // pyotp): two steps can have the same code, one time in a million.
+    const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    const STEP: u64 = 56_668_234;
+    let (engine, clock, _) = engine();
+    clock.set(STEP * 30);
+    Admin::new(engine.clone()).totp_import("u", SECRET, TotpAlgorithm::Sha1, 6, 30).unwrap();
+    assert_eq!(totp_code(SECRET, STEP * 30), "065554");
+    assert_eq!(totp_code(SECRET, (STEP + 1) * 30), "065554");
+    verify(&engine, "u", "065554".into()).unwrap();
+    // One step later the app shows 065554 again: it is the new step's code, not a replay.
+    clock.set((STEP + 1) * 30);
+    verify(&engine, "u", "065554".into()).unwrap();
+    assert_eq!(verify(&engine, "u", "065554".into()), Err(Error::Replayed));
 }
 
 #[test]

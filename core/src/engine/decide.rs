@@ -203,8 +203,11 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             }
             let code = login::parse_digits(code, pending.seed.digits)?;
             ctx.require_step_up(&r, step_up)?;
-            let step = totp::check(&core.keyring, ctx.user, &pending.seed, &code, now, cfg.totp.skew)?
-                .ok_or(Error::InvalidCode)?;
+            let totp::Match::Fresh(step) =
+                totp::check(&core.keyring, ctx.user, &pending.seed, &code, now, cfg.totp.skew)?
+            else {
+                return Err(Error::InvalidCode);
+            };
             let mut seed = pending.seed;
             seed.last_step = Some(step);
             r.pending_totp = None;
@@ -533,12 +536,11 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
             let MethodData::Totp(seed) = &r.methods[i].data else { return Err(Error::NotEnrolled) };
             let code = login::parse_digits(code, seed.digits)?;
             login::check_lockout(&r, now)?;
-            let Some(step) = totp::check(&core.keyring, ctx.user, seed, &code, now, cfg.totp.skew)? else {
-                return fail(r, Error::InvalidCode);
+            let step = match totp::check(&core.keyring, ctx.user, seed, &code, now, cfg.totp.skew)? {
+                totp::Match::Fresh(step) => step,
+                totp::Match::Used => return Err(Error::Replayed),
+                totp::Match::None => return fail(r, Error::InvalidCode),
             };
-            if seed.last_step.is_some_and(|last| step <= last) {
-                return Err(Error::Replayed);
-            }
             let m = &mut r.methods[i];
             if let MethodData::Totp(seed) = &mut m.data {
                 seed.last_step = Some(step);

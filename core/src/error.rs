@@ -19,7 +19,7 @@ pub enum Error {
     InvalidCode,
     /// The code, challenge, enrolment or token has expired: start again.
     Expired,
-    /// The code was already used (or belongs to a TOTP step at or below the last accepted one).
+    /// The code was already used (or matches only TOTP steps at or below the last accepted one).
     Replayed,
     /// Too soon: a new code can be sent only after a cooldown.
     RateLimited {

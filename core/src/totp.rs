@@ -1,7 +1,8 @@
 //! Authenticator apps (TOTP, RFC 6238) over totp-rs: new seeds, checks, otpauth URIs, QR codes.
 //!
-//! The time is always passed in (never read from the clock here) and the step that matched is
-//! returned, so the caller can refuse any step at or below the last accepted one.
+//! The time is always passed in (never read from the clock here). A check reports the step a code
+//! counts for, the earliest matching step after the last accepted one, or that it matched only
+//! used steps (a replay).
 
 use crate::Error;
 use crate::config::{TotpAlgorithm, TotpConfig};

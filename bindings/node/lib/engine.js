@@ -6,10 +6,9 @@
 
 import { TwofaError, cString, call, codes, takeError } from "./errors.js";
 import { constants, lib, takeString } from "./native.js";
-import { NativeStore, SqliteStore, copyAction, perform, reason, withFailure } from "./stores.js";
+import { FAILED, SqliteStore, copyAction, perform, reason, withFailure } from "./stores.js";
 
 const { TWOFA_ACTION_DONE: DONE, TWOFA_ACTION_SEND: SEND, TWOFA_CALLBACK_OK: OK } = constants;
-const FAILED = 2;
 const FEED = {
   [constants.TWOFA_ACTION_LOAD]: lib.twofa_operation_feed_load,
   [constants.TWOFA_ACTION_WRITE]: lib.twofa_operation_feed_write,
@@ -234,4 +233,3 @@ export class Engine {
   }
 }
 
-export { NativeStore };

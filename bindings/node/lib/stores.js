@@ -12,7 +12,8 @@ import { StoreConflict, TwofaError, cString, call, codes, takeError } from "./er
 import { constants, koffi, lib, takeString } from "./native.js";
 
 const { TWOFA_CALLBACK_OK: OK, TWOFA_CALLBACK_CONFLICT: CONFLICT } = constants;
-const FAILED = 2;
+/** What a failed store call or delivery is fed back as (any value but OK and CONFLICT). */
+export const FAILED = 2;
 const MAX_VERSION = 2n ** 64n - 1n;
 
 const released = new FinalizationRegistry(({ free, pointer }) => free(pointer));

@@ -25,7 +25,7 @@ from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
 from .engine import Clock, ConfigArg, StepUp
 from .errors import Internal, InvalidInput, Mail, Storage, StoreConflict, TwofaError
-from .stores import AsyncStore, SqliteStore, Store, check_version, log
+from .stores import CALLBACK_FAILED, AsyncStore, SqliteStore, Store, check_version, log
 from .types import (
     CodeSent,
     LoginChallenge,
@@ -43,8 +43,6 @@ from .types import (
 
 #: An async mailer (or a plain one): called with each message; raising means not delivered.
 AsyncMailer = Callable[[Message], Awaitable[object] | object]
-
-_FAILED = 2
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -144,42 +142,13 @@ class Engine:
             except Exception as e:
                 causes[Mail.CODE] = e
                 log.warning("delivering a message to %s failed", message.to, exc_info=e)
-                return int(lib.twofa_operation_feed_send(op, _FAILED, _reason(e)))
+                return int(lib.twofa_operation_feed_send(op, CALLBACK_FAILED, _reason(e)))
             return int(lib.twofa_operation_feed_send(op, lib.TWOFA_CALLBACK_OK, ffi.NULL))
-        key = _text(action.key)
-        if kind == lib.TWOFA_ACTION_LOAD:
-            try:
-                found = await _maybe_await(self._store.get(key))
-                if found is not None:
-                    check_version("store.get", found[1])
-            except Exception as e:
-                causes[Storage.CODE] = e
-                return int(lib.twofa_operation_feed_load(op, _FAILED, _reason(e), ffi.NULL, 0, 0))
-            if found is None:
-                return int(lib.twofa_operation_feed_load(op, lib.TWOFA_CALLBACK_OK, ffi.NULL, ffi.NULL, 0, 0))
-            value, version = found
-            data = ffi.from_buffer("uint8_t[]", value)
-            return int(lib.twofa_operation_feed_load(op, lib.TWOFA_CALLBACK_OK, ffi.NULL, data, len(value), version))
-        expected = int(action.expected_version)
-        if kind == lib.TWOFA_ACTION_WRITE:
-            value = bytes(ffi.buffer(action.bytes, action.len))
-            try:
-                version = await _maybe_await(self._store.put(key, value, expected or None))
-                check_version("store.put", version)
-            except StoreConflict:
-                return int(lib.twofa_operation_feed_write(op, lib.TWOFA_CALLBACK_CONFLICT, ffi.NULL, 0))
-            except Exception as e:
-                causes[Storage.CODE] = e
-                return int(lib.twofa_operation_feed_write(op, _FAILED, _reason(e), 0))
-            return int(lib.twofa_operation_feed_write(op, lib.TWOFA_CALLBACK_OK, ffi.NULL, version))
-        try:
-            await _maybe_await(self._store.delete(key, expected))
-        except StoreConflict:
-            return int(lib.twofa_operation_feed_delete(op, lib.TWOFA_CALLBACK_CONFLICT, ffi.NULL))
-        except Exception as e:
-            causes[Storage.CODE] = e
-            return int(lib.twofa_operation_feed_delete(op, _FAILED, _reason(e)))
-        return int(lib.twofa_operation_feed_delete(op, lib.TWOFA_CALLBACK_OK, ffi.NULL))
+        failures: list[BaseException] = []
+        answer = await _answer(self._store, _copy(action), failures)
+        if failures:
+            causes[Storage.CODE] = failures[-1]
+        return int(_OPERATION_FEEDS[kind](op, *answer))
 
     async def security_status(self, user: str) -> SecurityStatus:
         """The user's methods, policy state and advice."""
@@ -290,8 +259,33 @@ class Admin:
         await self._engine._run(user, {"op": "delete_user"}, admin=True)
 
 
+# How each kind of store action is answered, in an operation and in a conformance session.
+_OPERATION_FEEDS = {
+    lib.TWOFA_ACTION_LOAD: lib.twofa_operation_feed_load,
+    lib.TWOFA_ACTION_WRITE: lib.twofa_operation_feed_write,
+    lib.TWOFA_ACTION_DELETE: lib.twofa_operation_feed_delete,
+}
+_CONFORMANCE_FEEDS = {
+    lib.TWOFA_ACTION_LOAD: lib.twofa_conformance_feed_load,
+    lib.TWOFA_ACTION_WRITE: lib.twofa_conformance_feed_write,
+    lib.TWOFA_ACTION_DELETE: lib.twofa_conformance_feed_delete,
+}
+
+
+def _copy(action: Any) -> dict[str, Any]:
+    """A store action copied out of a `twofa_action` (whose pointers die at the next call)."""
+    write = action.kind == lib.TWOFA_ACTION_WRITE
+    return {
+        "kind": action.kind,
+        "key": _text(action.key),
+        "bytes": bytes(ffi.buffer(action.bytes, action.len)) if write else b"",
+        "expected": int(action.expected_version),
+    }
+
+
 async def _answer(store: Any, action: dict[str, Any], failures: list[BaseException]) -> tuple[Any, ...]:
-    """Performs a copied store action; returns the feed arguments after the session and id."""
+    """Performs a copied store action on `store`; returns the arguments of its feed function
+    after the handle (and id); an exception of the store is appended to `failures`."""
     kind, key, expected = action["kind"], action["key"], action["expected"]
     try:
         if kind == lib.TWOFA_ACTION_LOAD:
@@ -310,7 +304,7 @@ async def _answer(store: Any, action: dict[str, Any], failures: list[BaseExcepti
         rc: tuple[Any, ...] = (lib.TWOFA_CALLBACK_CONFLICT, ffi.NULL)
     except Exception as e:
         failures.append(e)
-        rc = (_FAILED, _reason(e))
+        rc = (CALLBACK_FAILED, _reason(e))
     if kind == lib.TWOFA_ACTION_LOAD:
         return (*rc, ffi.NULL, 0, 0)
     return (*rc, 0) if kind == lib.TWOFA_ACTION_WRITE else rc
@@ -323,17 +317,12 @@ async def check_store(store: AsyncStore | Store) -> list[str]:
     out = ffi.new("twofa_conformance **")
     call(lib.twofa_conformance_new, out)
     session = ffi.gc(out[0], lib.twofa_conformance_free)
-    feeds = {
-        lib.TWOFA_ACTION_LOAD: lib.twofa_conformance_feed_load,
-        lib.TWOFA_ACTION_WRITE: lib.twofa_conformance_feed_write,
-        lib.TWOFA_ACTION_DELETE: lib.twofa_conformance_feed_delete,
-    }
     failures: list[BaseException] = []
     inflight: set[asyncio.Task[None]] = set()
 
     async def run(action_id: int, action: dict[str, Any]) -> None:
         answer = await _answer(store, action, failures)
-        if feeds[action["kind"]](session, action_id, *answer) != lib.TWOFA_OK:
+        if _CONFORMANCE_FEEDS[action["kind"]](session, action_id, *answer) != lib.TWOFA_OK:
             raise Internal(_text(lib.twofa_last_error_message()))
 
     action = ffi.new("twofa_action *")
@@ -348,13 +337,7 @@ async def check_store(store: AsyncStore | Store) -> list[str]:
                 for task in done:
                     task.result()
                 continue
-            copied = {
-                "kind": action.kind,
-                "key": _text(action.key),
-                "bytes": bytes(ffi.buffer(action.bytes, action.len)) if action.kind == lib.TWOFA_ACTION_WRITE else b"",
-                "expected": int(action.expected_version),
-            }
-            inflight.add(asyncio.ensure_future(run(int(action_id[0]), copied)))
+            inflight.add(asyncio.ensure_future(run(int(action_id[0]), _copy(action))))
         return list(call_json(lib.twofa_conformance_finish, session)["passed"])
     except TwofaError as e:
         raise_with_cause(e, failures[-1] if failures else None)

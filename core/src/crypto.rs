@@ -155,6 +155,20 @@ impl Keyring {
         Ok(Hashed { kid: self.active.clone(), mac: URL_SAFE_NO_PAD.encode(tag.as_ref()) })
     }
 
+    /// The keyed hash of `value` for `user` under the active key, as raw bytes (for values that
+    /// carry their own tag, such as step-up tokens).
+    pub(crate) fn tag(&self, domain: &str, user: &str, value: &[u8]) -> Result<hmac::Tag, Error> {
+        let keys = self.subkeys(&self.active)?;
+        Ok(hmac::sign(&keys.hash, &Self::message(domain, user, value)))
+    }
+
+    /// Whether `tag` is the keyed hash of `value` for `user` under any configured key, each
+    /// compared in constant time.
+    pub(crate) fn verify_tag(&self, domain: &str, user: &str, value: &[u8], tag: &[u8]) -> bool {
+        let msg = Self::message(domain, user, value);
+        self.keys.values().fold(false, |ok, keys| hmac::verify(&keys.hash, &msg, tag).is_ok() | ok)
+    }
+
     /// Whether `value` is what `hashed` was made from, compared in constant time.
     pub(crate) fn verify(&self, hashed: &Hashed, domain: &str, user: &str, value: &[u8]) -> bool {
         let Ok(keys) = self.subkeys(&hashed.kid) else { return false };

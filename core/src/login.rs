@@ -11,11 +11,19 @@
 //! During a lockout, attempts are refused with `locked_out` (carrying the seconds left) and are
 //! neither verified nor counted. A success resets the budget. WebAuthn assertions, which cannot
 //! be guessed, neither count nor are blocked.
+//!
+//! **Step-up tokens** are stateless, so issuing one writes nothing and the record does not grow
+//! with sign-ins: a token is `expires ‖ nonce ‖ tag` (base64url), the tag an HMAC under the
+//! active key over the user, the record's `step_up_epoch`, the expiry and the nonce. A token
+//! verifies until it expires, under any configured key (so keys can rotate), and only while the
+//! epoch it was made for is current: bumping the epoch revokes every token issued before.
 
 use crate::Error;
 use crate::config::{Config, LockoutConfig};
-use crate::crypto::{Keyring, random_token};
-use crate::record::{StepUpEntry, UserRecord};
+use crate::crypto::Keyring;
+use crate::record::UserRecord;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -73,25 +81,29 @@ impl fmt::Debug for StepUpToken {
     }
 }
 
-/// Issues a step-up token and stores its hash in the record.
+/// The bytes of a step-up token before base64url: expiry (8), nonce (16), tag (32).
+const STEP_UP_LEN: usize = 8 + 16 + 32;
+
+/// What a step-up tag covers besides the user: the epoch, the expiry and the nonce.
+fn step_up_message(epoch: u64, expires: u64, nonce: &[u8]) -> Vec<u8> {
+    [&epoch.to_be_bytes()[..], &expires.to_be_bytes(), nonce].concat()
+}
+
+/// Issues a step-up token for `user`, valid until the record's step-up epoch changes or
+/// `lifetimes.step_up_secs` pass. The record is not changed.
 pub(crate) fn issue_step_up(
-    record: &mut UserRecord,
+    record: &UserRecord,
     keyring: &Keyring,
     rng: &dyn SecureRandom,
     config: &Config,
     user: &str,
     now: u64,
 ) -> Result<StepUpToken, Error> {
-    let token = random_token(rng)?;
     let expires_at = now.saturating_add(config.lifetimes.step_up_secs);
-    record
-        .step_up
-        .push(StepUpEntry { hash: keyring.hash(STEP_UP_DOMAIN, user, token.as_bytes())?, expires: expires_at });
-    // A user cannot need more than a handful at once; keep the record small.
-    if record.step_up.len() > 16 {
-        record.step_up.remove(0);
-    }
-    Ok(StepUpToken { token, expires_at })
+    let nonce = crate::crypto::random_bytes(rng, 16)?;
+    let tag = keyring.tag(STEP_UP_DOMAIN, user, &step_up_message(record.step_up_epoch, expires_at, &nonce))?;
+    let token = [&expires_at.to_be_bytes()[..], &nonce, tag.as_ref()].concat();
+    Ok(StepUpToken { token: URL_SAFE_NO_PAD.encode(token), expires_at })
 }
 
 /// Requires a valid step-up token whenever the user has a confirmed method.
@@ -109,12 +121,19 @@ pub(crate) fn require_step_up(
     if token.len() > 128 {
         return Err(Error::StepUpRequired);
     }
-    let valid = record
-        .step_up
-        .iter()
-        .filter(|e| e.expires > now)
-        .fold(false, |acc, e| keyring.verify(&e.hash, STEP_UP_DOMAIN, user, token.as_bytes()) | acc);
-    if valid { Ok(()) } else { Err(Error::StepUpRequired) }
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| Error::StepUpRequired)?;
+    if bytes.len() != STEP_UP_LEN {
+        return Err(Error::StepUpRequired);
+    }
+    let (expires, rest) = bytes.split_at(8);
+    let (nonce, tag) = rest.split_at(16);
+    let expires = u64::from_be_bytes(expires.try_into().map_err(|_| Error::StepUpRequired)?);
+    let message = step_up_message(record.step_up_epoch, expires, nonce);
+    if expires > now && keyring.verify_tag(STEP_UP_DOMAIN, user, &message, tag) {
+        Ok(())
+    } else {
+        Err(Error::StepUpRequired)
+    }
 }
 
 #[cfg(test)]

@@ -51,8 +51,10 @@ pub(crate) struct UserRecord {
     pub login_code: CodeSlot,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub challenges: Vec<Challenge>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub step_up: Vec<StepUpEntry>,
+    /// Bumped to revoke every step-up token issued before (tokens are stateless, see
+    /// `login::issue_step_up`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub step_up_epoch: u64,
     /// Hashes of the unused recovery codes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recovery: Vec<Hashed>,
@@ -171,11 +173,8 @@ pub(crate) struct Challenge {
     pub webauthn: Option<AuthenticationChallenge>,
 }
 
-/// A step-up token, as a keyed hash.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct StepUpEntry {
-    pub hash: Hashed,
-    pub expires: u64,
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for UserRecord {
@@ -189,7 +188,7 @@ impl Default for UserRecord {
             enroll_code: CodeSlot::default(),
             login_code: CodeSlot::default(),
             challenges: Vec::new(),
-            step_up: Vec::new(),
+            step_up_epoch: 0,
             recovery: Vec::new(),
             failures: 0,
             locked_until: None,
@@ -202,20 +201,25 @@ impl Default for UserRecord {
 }
 
 impl UserRecord {
-    /// Reads stored bytes, refusing newer schemas.
+    /// Reads stored bytes, refusing newer schemas (even when this version cannot parse them).
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<UserRecord, Error> {
         #[derive(Deserialize)]
         struct Head {
             schema: u32,
         }
-        let head: Head = serde_json::from_slice(bytes)
-            .map_err(|_| Error::Storage("stored user record is not a twofa record".into()))?;
-        if head.schema > SCHEMA {
-            return Err(Error::UnsupportedSchema);
+        match serde_json::from_slice::<UserRecord>(bytes) {
+            Ok(record) if record.schema <= SCHEMA => Ok(record),
+            Ok(_) => Err(Error::UnsupportedSchema),
+            // Only a failed parse pays for a second look at the schema.
+            Err(e) => match serde_json::from_slice::<Head>(bytes) {
+                Ok(head) if head.schema > SCHEMA => Err(Error::UnsupportedSchema),
+                Ok(_) => Err(Error::Storage(format!(
+                    "stored user record is malformed: {}",
+                    crate::error::redacted_json_message(&e)
+                ))),
+                Err(_) => Err(Error::Storage("stored user record is not a twofa record".into())),
+            },
         }
-        serde_json::from_slice(bytes).map_err(|e| {
-            Error::Storage(format!("stored user record is malformed: {}", crate::error::redacted_json_message(&e)))
-        })
     }
 
     /// The bytes to store.
@@ -232,7 +236,6 @@ impl UserRecord {
     /// Drops everything that has expired by `now`.
     pub(crate) fn prune(&mut self, now: u64) {
         self.challenges.retain(|c| c.expires > now);
-        self.step_up.retain(|t| t.expires > now);
         if self.pending_totp.as_ref().is_some_and(|p| p.expires <= now) {
             self.pending_totp = None;
         }

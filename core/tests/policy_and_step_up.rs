@@ -216,3 +216,54 @@ fn admin_delete_user_removes_everything() {
     assert!(engine.security_status("u").unwrap().methods.is_empty());
     assert!(matches!(admin.delete_user("u").unwrap_err(), Error::NotFound(_)));
 }
+
+#[test]
+fn step_up_tokens_are_stateless_bound_revocable_and_survive_key_rotation() {
+    use std::sync::Arc;
+    use twofa_core::store::{MemoryStore, Store};
+    let store = Arc::new(MemoryStore::new());
+    let (engine, clock, outbox) = engine_with(config(), store.clone());
+    let (secret, token) = enroll_totp(&engine, &clock, "u", None);
+    let token = token.unwrap();
+    engine.rename_method("u", "totp-1", "Phone", Some(&token)).unwrap();
+
+    // Any change to the token (expiry, nonce or tag) makes it worthless.
+    for i in 0..token.len() {
+        let mut forged = token.clone().into_bytes();
+        forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(engine.rename_method("u", "totp-1", "x", Some(&forged)).unwrap_err(), Error::StepUpRequired);
+    }
+
+    // Issuing tokens writes nothing: the record does not grow with sign-ins.
+    let size = || store.get("user/u").unwrap().unwrap().bytes.len();
+    let first = sign_in_totp(&engine, &clock, "u", &secret);
+    let before = size();
+    for _ in 0..5 {
+        sign_in_totp(&engine, &clock, "u", &secret);
+    }
+    assert_eq!(size(), before);
+
+    // A rotated key set still accepts tokens made under the old active key.
+    let mut rotated = config();
+    rotated.keys.push(twofa_core::config::MasterKey {
+        id: "k2".into(),
+        secret: "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=".into(),
+    });
+    rotated.active_key = Some("k2".into());
+    let (engine2, clock2, _) = engine_with(rotated, store.clone());
+    clock2.set(clock.get());
+    engine2.rename_method("u", "totp-1", "Phone 2", Some(&first)).unwrap();
+
+    // Removing a method revokes every token issued before, on every engine.
+    engine.email_enroll_begin("u", "a@example.com", Some(&first)).unwrap();
+    engine.email_enroll_confirm("u", &outbox.last_code("a@example.com"), Some(&first)).unwrap();
+    let late = sign_in_totp(&engine, &clock, "u", &secret);
+    engine.remove_method("u", "email-2", Some(&first)).unwrap();
+    for t in [&first, &late, &token] {
+        assert_eq!(engine.recovery_codes_generate("u", Some(t)).unwrap_err(), Error::StepUpRequired);
+        assert_eq!(engine2.recovery_codes_generate("u", Some(t)).unwrap_err(), Error::StepUpRequired);
+    }
+    let fresh = sign_in_totp(&engine, &clock, "u", &secret);
+    engine2.recovery_codes_generate("u", Some(&fresh)).unwrap();
+}

@@ -98,7 +98,7 @@ impl Ctx<'_> {
         self.notices(record, template, &[("method", kind), ("label", &method.label)])
     }
 
-    fn step_up(&self, record: &mut UserRecord) -> Result<StepUpToken, Error> {
+    fn step_up(&self, record: &UserRecord) -> Result<StepUpToken, Error> {
         let c = self.core;
         login::issue_step_up(record, &c.keyring, c.rng.as_ref(), &c.config, self.user, self.now)
     }
@@ -151,7 +151,7 @@ fn add_method(
     let method = Method { id, label, created: ctx.now, last_used: None, data };
     let info = method_info(&method);
     record.methods.push(method.clone());
-    let step_up = if first { Some(ctx.step_up(&mut record)?) } else { None };
+    let step_up = if first { Some(ctx.step_up(&record)?) } else { None };
     let mail = ctx.method_notice(&record, &ctx.core.config.templates.method_added, &method);
     let outcome = Outcome::MethodAdded(MethodAdded { method: info, step_up, notices: Notices::default() });
     Ok(ctx.put_with_notices(record, outcome, mail))
@@ -327,7 +327,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             let mut mail_record = r.clone();
             mail_record.methods.push(removed.clone());
             let mail = ctx.method_notice(&mail_record, &cfg.templates.method_removed, &removed);
-            r.step_up.clear();
+            r.step_up_epoch = r.step_up_epoch.wrapping_add(1);
             if r.methods.is_empty() {
                 r.recovery.clear();
                 r.login_code = Default::default();
@@ -619,7 +619,7 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
     };
     login::record_success(&mut r);
     r.challenges.retain(|c| c.id != challenge);
-    let step_up = ctx.step_up(&mut r)?;
+    let step_up = ctx.step_up(&r)?;
     let recovery_codes_left = matches!(proof, Proof::Recovery(_)).then_some(r.recovery.len() as u32);
     let outcome = Outcome::LoginSuccess(LoginSuccess {
         method: proof.kind(),
@@ -656,9 +656,6 @@ pub(crate) fn decide_admin(
             // An import is an administrator's act, not a sign-in: it yields no step-up token.
             if let Ok(Outcome::MethodAdded(m)) = &mut d.outcome {
                 m.step_up = None;
-            }
-            if let Change::Put(r) = &mut d.change {
-                r.step_up.clear();
             }
             Ok(d)
         }

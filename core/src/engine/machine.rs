@@ -249,10 +249,10 @@ impl Operation {
             self.stage = Stage::WriteRecord;
             return;
         }
-        let loaded_bytes = loaded.as_ref().map(|v| v.bytes.clone());
-        let record = match loaded.map(|v| UserRecord::from_bytes(&v.bytes)).transpose() {
-            Ok(r) => r,
-            Err(e) => return self.fail(e),
+        let (record, loaded_bytes) = match loaded.map(|v| UserRecord::from_bytes(&v.bytes).map(|r| (r, v.bytes))) {
+            None => (None, None),
+            Some(Ok((record, bytes))) => (Some(record), Some(bytes)),
+            Some(Err(e)) => return self.fail(e),
         };
         let ctx = Ctx { core: &self.core, user: &self.user, now: self.now };
         let decision = match &self.job {

@@ -170,7 +170,7 @@ pub(crate) struct Challenge {
     pub id: String,
     pub expires: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webauthn: Option<AuthenticationChallenge>,
+    pub webauthn: Option<Box<AuthenticationChallenge>>,
 }
 
 fn is_zero(n: &u64) -> bool {

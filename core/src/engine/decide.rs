@@ -500,7 +500,7 @@ fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord) -> Result<Decision, Error> {
     let id = crate::crypto::random_token(core.rng.as_ref())?;
     let expires_at = ctx.now.saturating_add(core.config.lifetimes.challenge_secs);
     r.prune(ctx.now);
-    r.challenges.push(Challenge { id: id.clone(), expires: expires_at, webauthn });
+    r.challenges.push(Challenge { id: id.clone(), expires: expires_at, webauthn: webauthn.map(Box::new) });
     while r.challenges.len() > MAX_CHALLENGES {
         r.challenges.remove(0);
     }

@@ -865,6 +865,21 @@ twofa_status twofa_admin_operation_new(const twofa_core *core,
 twofa_status twofa_operation_next(twofa_operation *op, twofa_action *out, twofa_error **err);
 
 /*
+ Performs an operation's store actions on a built-in store (`twofa_store_new_*`) until the
+ operation needs a message delivered or is done, then describes that action (SEND or DONE) in
+ `*out` as `twofa_operation_next` does. An async host with a built-in store thus makes one
+ call (on a worker thread, for SQLite) where it would make one per store action, and keeps
+ only mail in its event loop.
+
+ # Safety
+ `store` and `op` valid; `out` writable.
+ */
+twofa_status twofa_store_run_operation(const twofa_store *store,
+                                       twofa_operation *op,
+                                       twofa_action *out,
+                                       twofa_error **err);
+
+/*
  Answers a LOAD: `version` 0 means the key does not exist; otherwise `bytes`/`len` are its
  value (copied). Returns `TWOFA_INVALID_INPUT` for a NULL `op` or bad arguments.
 

@@ -266,4 +266,10 @@ fn step_up_tokens_are_stateless_bound_revocable_and_survive_key_rotation() {
     }
     let fresh = sign_in_totp(&engine, &clock, "u", &secret);
     engine2.recovery_codes_generate("u", Some(&fresh)).unwrap();
+
+    // An administrator's import of a new authenticator app revokes them too.
+    twofa_core::Admin::new(engine.clone())
+        .totp_import("u", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", twofa_core::TotpAlgorithm::Sha1, 6, 30)
+        .unwrap();
+    assert_eq!(engine.recovery_codes_generate("u", Some(&fresh)).unwrap_err(), Error::StepUpRequired);
 }

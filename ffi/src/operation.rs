@@ -264,6 +264,38 @@ pub unsafe extern "C" fn twofa_operation_next(
     })
 }
 
+/// Performs an operation's store actions on a built-in store (`twofa_store_new_*`) until the
+/// operation needs a message delivered or is done, then describes that action (SEND or DONE) in
+/// `*out` as `twofa_operation_next` does. An async host with a built-in store thus makes one
+/// call (on a worker thread, for SQLite) where it would make one per store action, and keeps
+/// only mail in its event loop.
+///
+/// # Safety
+/// `store` and `op` valid; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_store_run_operation(
+    store: *const crate::store::twofa_store,
+    op: *mut twofa_operation,
+    out: *mut twofa_action,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    guard(err, || {
+        // SAFETY: NULL or valid per the contract.
+        let store = unsafe { store.as_ref() }.ok_or_else(|| invalid("store is NULL"))?;
+        // SAFETY: NULL or valid per the contract.
+        let op = unsafe { op.as_mut() }.ok_or_else(|| invalid("op is NULL"))?;
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
+        let inner = op.op.as_mut().ok_or_else(|| invalid("the operation was finished"))?;
+        inner.run_store(store.store.as_ref());
+        let a = describe(inner.action(), &mut op.strings);
+        // SAFETY: checked non-NULL.
+        unsafe { *out = a };
+        Ok(())
+    })
+}
+
 /// Turns a host result code and message into a store result.
 fn store_result(rc: i32, message: *const c_char) -> Result<(), StoreError> {
     match rc {

@@ -442,6 +442,52 @@ static void test_conformance_session(void) {
     env_free(e);
 }
 
+/* twofa_store_run_operation: the store actions run on a built-in store; only SEND reaches the host. */
+static void test_store_run_operation(void) {
+    twofa_core *core = new_core(CONFIG);
+    twofa_store *mem = NULL;
+    twofa_error *err = NULL;
+    if (!core || !EXPECT_OK(twofa_store_new_memory(&mem, &err), &err)) return;
+    twofa_operation *op = new_op(core, "ines", "{\"op\":\"email_enroll_begin\",\"address\":\"i@example.com\"}", T0);
+    twofa_action a;
+    memset(&a, 0, sizeof a);
+    EXPECT_OK(twofa_store_run_operation(mem, op, &a, &err), &err);
+    CHECK_INT(a.kind, TWOFA_ACTION_SEND); /* the pending code was written; now the mail */
+    CHECK_STR(a.to, "i@example.com");
+    CHECK_INT(twofa_operation_feed_send(op, TWOFA_CALLBACK_OK, NULL), TWOFA_OK);
+    EXPECT_OK(twofa_store_run_operation(mem, op, &a, &err), &err);
+    CHECK_INT(a.kind, TWOFA_ACTION_DONE); /* armed */
+    char *json = SENT;
+    EXPECT_OK(twofa_operation_finish(op, &json, &err), &err);
+    CHECK_CONTAINS(json, "\"sent_to\":[\"i@example.com\"]");
+    jfree(json);
+    /* Argument errors leave the output untouched; a finished operation is refused. */
+    a.kind = 77;
+    EXPECT_ERR(twofa_store_run_operation(mem, op, &a, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_store_run_operation(NULL, op, &a, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_store_run_operation(mem, NULL, &a, &err), TWOFA_INVALID_INPUT, &err);
+    CHECK_INT(a.kind, 77);
+    twofa_operation_free(op);
+    op = new_op(core, "ines", "{\"op\":\"security_status\"}", T0);
+    EXPECT_ERR(twofa_store_run_operation(mem, op, NULL, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_OK(twofa_store_run_operation(mem, op, &a, &err), &err);
+    CHECK_INT(a.kind, TWOFA_ACTION_DONE);
+    json = SENT;
+    EXPECT_OK(twofa_operation_finish(op, &json, &err), &err);
+    CHECK_CONTAINS(json, "\"pending\":{\"totp\":false,\"email\":\"i@example.com\"");
+    jfree(json);
+    /* The record is in the store handle. */
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    EXPECT_OK(twofa_store_get(mem, "user/ines", &bytes, &len, &version, &err), &err);
+    CHECK(version > 0 && len > 0);
+    twofa_bytes_free(bytes, len);
+    twofa_operation_free(op);
+    twofa_store_free(mem);
+    twofa_core_free(core);
+}
+
 void register_sansio(void) {
     add_test("core_new", test_core_new);
     add_test("admin_operation_new: import, sign in, delete", test_admin_operations);
@@ -452,4 +498,5 @@ void register_sansio(void) {
     add_test("operation: failed load, feed checks, finish early/twice", test_load_failure_and_feed_checks);
     add_test("operation_new: bad request JSON, NULLs, caps", test_operation_new_refuses_bad_requests);
     add_test("operation: no stale callback name (known bug)", test_callback_name_does_not_leak_into_sans_io);
+    add_test("store_run_operation: store actions on a built-in store", test_store_run_operation);
 }

@@ -653,9 +653,13 @@ pub(crate) fn decide_admin(
             r.methods.retain(|m| !matches!(m.data, MethodData::Totp(_)));
             r.pending_totp = None;
             let mut d = add_method(ctx, r, "totp", "Authenticator app".into(), MethodData::Totp(seed))?;
-            // An import is an administrator's act, not a sign-in: it yields no step-up token.
+            // An import is an administrator's act, not a sign-in: it yields no step-up token, and
+            // revokes the user's tokens like any replacement of a method.
             if let Ok(Outcome::MethodAdded(m)) = &mut d.outcome {
                 m.step_up = None;
+            }
+            if let Change::Put(r) = &mut d.change {
+                r.step_up_epoch = r.step_up_epoch.wrapping_add(1);
             }
             Ok(d)
         }

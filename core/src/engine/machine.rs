@@ -20,7 +20,7 @@ use crate::Error;
 use crate::email_code::Purpose;
 use crate::mail::Message;
 use crate::record::{UserRecord, credential_key, user_key, validate_user};
-use crate::store::{StoreError, Version, Versioned};
+use crate::store::{Store, StoreError, Version, Versioned};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -164,6 +164,20 @@ impl Operation {
     /// The outcome, once [`Operation::action`] is [`Action::Done`]; before that, `internal`.
     pub fn finish(self) -> Result<Outcome, Error> {
         self.result.unwrap_or_else(|| Err(Error::Internal("operation not finished".into())))
+    }
+
+    /// Performs the store actions with `store` until the operation needs a message sent or is
+    /// done: for hosts whose store is at hand (the built-in ones) but whose mail is not.
+    pub fn run_store(&mut self, store: &dyn Store) {
+        loop {
+            let feedback = match &self.action {
+                Action::Load { key } => Feedback::Loaded(store.get(key)),
+                Action::Write { key, bytes, expected } => Feedback::Written(store.put(key, bytes, *expected)),
+                Action::Delete { key, expected } => Feedback::Deleted(store.delete(key, *expected)),
+                Action::Send { .. } | Action::Done => return,
+            };
+            self.feed(feedback);
+        }
     }
 
     /// Feeds the result of the current action and moves to the next one.

@@ -122,14 +122,10 @@ impl Engine {
     /// Performs every action of `op` until it is done.
     fn drive(&self, mut op: Operation) -> Result<Outcome, Error> {
         loop {
-            let feedback = match op.action() {
-                Action::Load { key } => Feedback::Loaded(self.store.get(key)),
-                Action::Write { key, bytes, expected } => Feedback::Written(self.store.put(key, bytes, *expected)),
-                Action::Delete { key, expected } => Feedback::Deleted(self.store.delete(key, *expected)),
-                Action::Send { message } => Feedback::Sent(self.mailer.send(message)),
-                Action::Done => return op.finish(),
-            };
-            op.feed(feedback);
+            op.run_store(self.store.as_ref());
+            let Action::Send { message } = op.action() else { return op.finish() };
+            let sent = self.mailer.send(message);
+            op.feed(Feedback::Sent(sent));
         }
     }
 

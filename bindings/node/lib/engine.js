@@ -2,11 +2,12 @@
 // operation state machine: libtwofa decides and says what to do next (load a key, write it if
 // its version matches, delete it, send a message); this file performs that action with await
 // and feeds the result back. Retries after conflicts and the arming of emailed codes stay in
-// the core; nothing here blocks the event loop on I/O.
+// the core; nothing here blocks the event loop on I/O. With a built-in store (MemoryStore,
+// SqliteStore), libtwofa performs the store actions itself in one call, and only mail comes here.
 
 import { TwofaError, cString, call, codes, takeError } from "./errors.js";
 import { constants, lib, takeString } from "./native.js";
-import { FAILED, SqliteStore, copyAction, perform, reason, withFailure } from "./stores.js";
+import { FAILED, NativeStore, SqliteStore, copyAction, perform, reason, withFailure } from "./stores.js";
 
 const { TWOFA_ACTION_DONE: DONE, TWOFA_ACTION_SEND: SEND, TWOFA_CALLBACK_OK: OK } = constants;
 const FEED = {
@@ -95,10 +96,12 @@ export class Engine {
     call(start, this.#core, cString(user, "user"), JSON.stringify(request), this.#now(), out);
     const op = out[0];
     const failures = { [codes.storage]: [], [codes.mail]: [] };
+    const native = this.#store instanceof NativeStore ? this.#store : null;
     try {
       const action = {};
       for (;;) {
-        call(lib.twofa_operation_next, op, action);
+        if (native) await native.runOperation(op, action);
+        else call(lib.twofa_operation_next, op, action);
         if (action.kind === DONE) break;
         const status =
           action.kind === SEND

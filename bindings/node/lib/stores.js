@@ -82,6 +82,13 @@ export class NativeStore {
     if (status !== 0) throw takeError(status, err[0]);
   }
 
+  /** @internal Performs the store actions of the sans-IO operation `op` on this store (on a
+   * worker thread for a store that does file I/O) and describes its next action, SEND or DONE,
+   * in `action`: one call where driving each action from JS would take several. */
+  runOperation(op, action) {
+    return this.#invoke(lib.twofa_store_run_operation, op, action);
+  }
+
   /** Runs the conformance suite on this store (on a worker thread); see `checkStore`. */
   async check() {
     const out = [null];

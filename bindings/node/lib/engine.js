@@ -18,8 +18,16 @@ const FEED = {
 
 const released = new FinalizationRegistry((core) => lib.twofa_core_free(core));
 
-/** snake_case → camelCase. */
-const camel = (name) => name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+/** snake_case → camelCase, remembered: results use a few dozen distinct keys. */
+const camelCase = new Map();
+const camel = (name) => {
+  let c = camelCase.get(name);
+  if (c === undefined) {
+    c = name.replace(/_([a-z0-9])/g, (_, ch) => ch.toUpperCase());
+    if (camelCase.size < 1000) camelCase.set(name, c);
+  }
+  return c;
+};
 
 /** A JSON outcome of the core as a plain JS object: camelCase keys, no `type` tag, and the
  * WebAuthn options (JSON text in the core) as objects. */

@@ -11,6 +11,7 @@
 #   make python-tests   install the Python package in target/python-venv and run its tests
 #   make node-tests     install the Node package's and the Node host's dependencies and run their tests
 #   make e2e      the web demo end to end in headless Chromium
+#   make bench    benchmarks against each language's usual libraries into docs/benchmarks.md (BENCH_ARGS=--quick)
 #   make screenshots    run e2e and refresh docs/screenshots/
 #
 # Needs rustup/cargo and a C compiler (ring and the bundled SQLite compile C).
@@ -18,7 +19,7 @@
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help test demo quickstart fmt clippy toolchain header component python-tests node-setup node-tests node-bundle e2e screenshots
+.PHONY: help test demo quickstart fmt clippy toolchain header component python-tests node-setup node-tests node-bundle e2e screenshots bench
 
 # $(call suite,NAME,COMMAND) runs COMMAND and prints "== NAME: N s" (or "FAILED after N s" and
 # stops make: every suite is one recipe line, so the first failure ends the run).
@@ -103,13 +104,15 @@ $(PY_VENV)/ready: bindings/python/requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
-PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host
+PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host bench/run.py bench/test_run.py bench/python
 python-tests: $(PY_VENV)/ready
 	$(PY) -m pip install --quiet --disable-pip-version-check ./bindings/python
 	$(PY_VENV)/bin/ruff format --check --quiet --config bindings/python/pyproject.toml $(PY_SOURCES)
 	$(PY_VENV)/bin/ruff check --quiet --no-cache --config bindings/python/pyproject.toml $(PY_SOURCES)
 	cd bindings/python && MYPYPATH=tests ../../$(PY) -m mypy --strict --cache-dir=/dev/null src/twofa tests ../../examples/python-host
+	$(PY) -m mypy --strict --cache-dir=/dev/null bench/run.py bench/test_run.py
 	$(PY) -m pytest -q -p no:cacheprovider bindings/python/tests examples/python-host
+	$(PY) -m pytest -q -p no:cacheprovider -W error bench/test_run.py
 
 # The Node package (bindings/node) and the Node host example (examples/node-host): npm ci (koffi
 # brings its prebuilt binary from the registry; no install script runs), node --test, and tsc
@@ -135,6 +138,22 @@ e2e: node-setup
 
 screenshots: e2e
 	cd tests/e2e && node screenshots.mjs
+
+# The benchmarks (bench/README.md), set up from scratch like `make test`: the release libtwofa
+# and component, the Python suite's virtual environment (target/bench-venv: twofa and its peers),
+# the Node suite's packages, the jco build of the component (examples/node-host/component) and
+# the Rust suite; then bench/run.py measures in rounds and writes docs/benchmarks.md and
+# docs/benchmarks.svg. BENCH_ARGS passes options: --quick, --rounds N, --only rust,python,node.
+BENCH_VENV := target/bench-venv
+BENCH_ARGS ?=
+bench: toolchain component node-setup
+	cargo build --quiet --release -p twofa-ffi && ln -sf libtwofa.so target/release/libtwofa.so.0
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check ./bindings/python -r bench/python/requirements.txt
+	cd bench/node && $(NPM_CI)
+	cd examples/node-host && $(NPM_CI) && node component/build.mjs
+	cargo build --quiet --release -p twofa-bench
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 # Copies libtwofa.so and twofa.h into bindings/node/native/, so that the package works when
 # installed as a copy (npm pack, npm install --install-links) rather than linked to this checkout.

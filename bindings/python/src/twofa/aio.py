@@ -7,7 +7,9 @@ retries after conflicts and the pending → sent → armed sequence of one-time 
 core.
 
 The store may be an `AsyncStore` (coroutines), a synchronous `Store` (called directly, so it
-should not block), a `MemoryStore`, or a `SqliteStore` (its calls run in a worker thread);
+should not block), a `MemoryStore`, or a `SqliteStore`. For the last two, libtwofa performs all
+of an operation's store actions in one call (in a worker thread for SQLite), and only mail
+comes here;
 ``store=None`` opens the SQLite store at the config's ``sqlite_path``. The mailer may return an
 awaitable. The clock is a plain callable returning Unix seconds.
 """
@@ -25,7 +27,7 @@ from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
 from .engine import Clock, ConfigArg, StepUp
 from .errors import Internal, InvalidInput, Mail, Storage, StoreConflict, TwofaError
-from .stores import CALLBACK_FAILED, AsyncStore, SqliteStore, Store, check_version, log
+from .stores import CALLBACK_FAILED, AsyncStore, NativeStore, SqliteStore, Store, check_version, log
 from .types import (
     CodeSent,
     LoginChallenge,
@@ -47,22 +49,6 @@ AsyncMailer = Callable[[Message], Awaitable[object] | object]
 
 async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
-
-
-class _ThreadedStore:
-    """Runs a blocking store's calls in a worker thread."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def get(self, key: str) -> tuple[bytes, int] | None:
-        return await asyncio.to_thread(self._store.get, key)
-
-    async def put(self, key: str, value: bytes, expected_version: int | None) -> int:
-        return await asyncio.to_thread(self._store.put, key, value, expected_version)
-
-    async def delete(self, key: str, expected_version: int) -> None:
-        await asyncio.to_thread(self._store.delete, key, expected_version)
 
 
 def _reason(e: BaseException) -> Any:
@@ -103,7 +89,8 @@ class Engine:
             if not isinstance(path, str):
                 raise InvalidInput("invalid input: no store given and config.sqlite_path is unset")
             store = SqliteStore(path)
-        self._store: Any = _ThreadedStore(store) if isinstance(store, SqliteStore) else store
+        self._store: Any = store
+        self._native = store if isinstance(store, NativeStore) else None
         self._mailer = mailer
         self._clock: Clock = clock or time.time
 
@@ -117,7 +104,7 @@ class Engine:
         action = ffi.new("twofa_action *")
         causes: dict[int, BaseException] = {}
         while True:
-            call(lib.twofa_operation_next, op, action)
+            await self._next(op, action)
             if action.kind == lib.TWOFA_ACTION_DONE:
                 break
             status = await self._perform(op, action, causes)
@@ -129,6 +116,17 @@ class Engine:
         except TwofaError as e:
             raise_with_cause(e, causes.get(e.code))
             raise
+
+    async def _next(self, op: Any, action: Any) -> None:
+        """Describes the next action in `action`; with a built-in store, libtwofa first performs
+        every store action itself (SQLite's in a worker thread), so the next is SEND or DONE."""
+        native = self._native
+        if native is None:
+            call(lib.twofa_operation_next, op, action)
+        elif isinstance(native, SqliteStore):
+            await asyncio.to_thread(call, lib.twofa_store_run_operation, native._handle, op, action)
+        else:
+            call(lib.twofa_store_run_operation, native._handle, op, action)
 
     async def _perform(self, op: Any, action: Any, causes: dict[int, BaseException]) -> int:
         """Performs one action and feeds its result; remembers the exception of a failure."""

@@ -11,6 +11,7 @@
 #   make python-tests   install the Python package in target/python-venv and run its tests
 #   make node-tests     install the Node package's and the Node host's dependencies and run their tests
 #   make e2e      the web demo end to end in headless Chromium
+#   make fuzz     every fuzz target (fuzz/) for FUZZ_SECONDS each (default 60)
 #   make bench    benchmarks against each language's usual libraries into docs/benchmarks.md (BENCH_ARGS=--quick)
 #   make screenshots    run e2e and refresh docs/screenshots/
 #
@@ -19,7 +20,7 @@
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help test demo quickstart fmt clippy toolchain header component python-tests node-setup node-tests node-bundle e2e screenshots bench
+.PHONY: help test demo quickstart fmt clippy toolchain header component python-tests node-setup node-tests node-bundle e2e screenshots bench fuzz fuzz-smoke fuzz-tool
 
 # $(call suite,NAME,COMMAND) runs COMMAND and prints "== NAME: N s" (or "FAILED after N s" and
 # stops make: every suite is one recipe line, so the first failure ends the run).
@@ -44,6 +45,7 @@ test: toolchain
 	@$(call suite,c-host,$(MAKE) --no-print-directory c-host-check)
 	@$(call suite,c-host-valgrind,$(MAKE) --no-print-directory c-host-valgrind)
 	@$(call suite,install,$(MAKE) --no-print-directory install-check)
+	@$(call suite,fuzz-smoke,$(MAKE) --no-print-directory fuzz-smoke)
 	@$(call suite,python,$(MAKE) --no-print-directory python-tests)
 	@$(call suite,node,$(MAKE) --no-print-directory node-tests)
 	@$(call suite,e2e,$(MAKE) --no-print-directory e2e)
@@ -154,6 +156,21 @@ bench: toolchain component node-setup
 	cd examples/node-host && $(NPM_CI) && node component/build.mjs
 	cargo build --quiet --release -p twofa-bench
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+# Fuzzing (fuzz/, cargo-fuzz and libFuzzer with AddressSanitizer, on the stable toolchain through
+# RUSTC_BOOTSTRAP=1; see fuzz/run.sh). `make fuzz` runs each target FUZZ_SECONDS (default 60);
+# `make test` lints the targets and runs each for 10 s.
+FUZZ_SECONDS ?= 60
+fuzz-tool:
+	@command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz --version 0.13.1
+
+fuzz: fuzz-tool
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-tool
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+	cd fuzz && cargo clippy --quiet --all-targets -- -D warnings
+	fuzz/run.sh 10
 
 # Copies libtwofa.so and twofa.h into bindings/node/native/, so that the package works when
 # installed as a copy (npm pack, npm install --install-links) rather than linked to this checkout.

@@ -144,11 +144,11 @@ impl Harness {
         twofa_fuzz::totp_code(secret, self.clock.saturating_add_signed(offset * 30))
     }
 
-    /// Submits `code` to the open challenge; records an acceptance (checking it is the first for
-    /// its step) and returns whether it signed in.
-    fn verify(&mut self, code: &str, step: Option<u64>) -> bool {
-        let Some(challenge) = &self.challenge else { return false };
+    /// `login_verify` of a TOTP `code` on the open challenge (None without one).
+    fn submit(&self, code: &str) -> Option<Result<Value, twofa_status>> {
+        let challenge = self.challenge.as_ref()?;
         let (mut out, mut err) = (ptr::null_mut(), ptr::null_mut());
+        let code = c(code);
         // SAFETY: valid engine and NUL-terminated strings.
         let status = unsafe {
             twofa_login_verify(
@@ -156,12 +156,19 @@ impl Harness {
                 USER.as_ptr(),
                 challenge.as_ptr(),
                 c"totp".as_ptr(),
-                c(code).as_ptr(),
+                code.as_ptr(),
                 &mut out,
                 &mut err,
             )
         };
-        match json(status, out, err) {
+        Some(json(status, out, err))
+    }
+
+    /// Submits `code` to the open challenge; records an acceptance (checking it is the first for
+    /// its step) and returns whether it signed in.
+    fn verify(&mut self, code: &str, step: Option<u64>) -> bool {
+        let Some(result) = self.submit(code) else { return false };
+        match result {
             Ok(result) => {
                 let step = step.expect("only a code of the window can sign in");
                 let secret = self.secret.clone().expect("a confirmed app");
@@ -210,32 +217,17 @@ impl Harness {
             }
             Step::Replay => {
                 if let Some(code) = self.last_accepted.clone() {
-                    let (mut out, mut err) = (ptr::null_mut(), ptr::null_mut());
-                    if let Some(challenge) = &self.challenge {
-                        // SAFETY: valid engine and strings.
-                        let status = unsafe {
-                            twofa_login_verify(
-                                self.engine,
-                                USER.as_ptr(),
-                                challenge.as_ptr(),
-                                c"totp".as_ptr(),
-                                c(&code).as_ptr(),
-                                &mut out,
-                                &mut err,
-                            )
-                        };
-                        // The same code may belong to a later step (codes repeat); only a
-                        // fresh step may sign in, which `verify` would catch next time.
-                        if json(status, out, err).is_ok() {
-                            let secret = self.secret.clone().expect("a confirmed app");
-                            let fresh = (-1..=1).any(|o| {
-                                let step = (*self.clock / 30).saturating_add_signed(o);
-                                self.code_at(&secret, o) == code && !self.accepted.contains(&(secret.clone(), step))
-                            });
-                            assert!(fresh, "a replayed code signed in");
-                            self.challenge = None;
-                            succeeded = true;
-                        }
+                    // The same code may belong to a later step (codes repeat); only a fresh step
+                    // may sign in, which `verify` would catch next time.
+                    if let Some(Ok(_)) = self.submit(&code) {
+                        let secret = self.secret.clone().expect("a confirmed app");
+                        let fresh = (-1..=1).any(|o| {
+                            let step = (*self.clock / 30).saturating_add_signed(o);
+                            self.code_at(&secret, o) == code && !self.accepted.contains(&(secret.clone(), step))
+                        });
+                        assert!(fresh, "a replayed code signed in");
+                        self.challenge = None;
+                        succeeded = true;
                     }
                 }
             }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use twofa_core::store::{MemoryStore, Store, StoreError, Version, Versioned};
-use twofa_core::{Admin, Engine, Error, Mailer, Message, MethodKind, Proof, SecurityStatus, TotpAlgorithm};
+use twofa_core::{Admin, Clock, Engine, Error, Mailer, Message, MethodKind, Proof, SecurityStatus, TotpAlgorithm};
 
 const USER: &str = "alice";
 const USER_KEY: &str = "user/alice";
@@ -37,6 +37,8 @@ struct FaultyStore {
     inner: MemoryStore,
     calls: AtomicUsize,
     fail_at: AtomicUsize,
+    /// The injected failure is a panic (a bug in the host's store) instead of an error.
+    panics: AtomicBool,
     log: Mutex<Vec<String>>,
 }
 
@@ -64,6 +66,9 @@ impl FaultyStore {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         let fail = n == self.fail_at.load(Ordering::SeqCst);
         self.log.lock().unwrap().push(if fail { format!("{call} (injected failure)") } else { call });
+        if fail && self.panics.load(Ordering::SeqCst) {
+            panic!("injected store panic");
+        }
         if fail { Err(StoreError::Failed("injected".into())) } else { Ok(()) }
     }
 
@@ -96,6 +101,8 @@ impl Store for FaultyStore {
 struct Mail {
     log: Arc<Mutex<Vec<(Message, bool)>>>,
     fail_all: Arc<AtomicBool>,
+    /// Failing sends panic (a bug in the host's mailer) instead of returning an error.
+    panics: Arc<AtomicBool>,
     fail_subject: Arc<Mutex<Option<String>>>,
     fail_to: Arc<Mutex<Option<String>>>,
 }
@@ -139,6 +146,9 @@ impl Mailer for Mail {
             || self.fail_subject.lock().unwrap().as_deref().is_some_and(|p| message.subject.contains(p))
             || self.fail_to.lock().unwrap().as_deref() == Some(message.to.as_str());
         self.log.lock().unwrap().push((message.clone(), !failing));
+        if failing && self.panics.load(Ordering::SeqCst) {
+            panic!("injected mailer panic");
+        }
         if failing { Err("smtp down".into()) } else { Ok(()) }
     }
 }
@@ -1021,4 +1031,72 @@ fn partial_delivery_reports_where_the_code_went() {
     assert!(!w.mail.codes(OTHER, LOGIN_SUBJECT).last().unwrap().1, "the second delivery failed");
     assert_eq!(sent.sent_to, vec!["a***@example.com".to_string()], "sent_to names an address the code never reached");
     w.engine.login_verify(USER, &ctx.challenge, Proof::Email(code)).unwrap();
+}
+
+/// Host callbacks that panic (bugs in a Rust host's store, mailer or clock) fail the operation
+/// like an error would: `storage`, `mail` or `internal`, naming the panicking call, with the
+/// record untouched; the engine keeps working. A panic never unwinds into the caller.
+#[test]
+fn panicking_host_callbacks_are_errors() {
+    // Every store call of a TOTP sign-in panics in turn.
+    let w = World::new();
+    let ctx = enrolled(&w);
+    w.store.panics.store(true, Ordering::SeqCst);
+    let before = w.store.raw();
+    for n in 1.. {
+        w.store.arm(n);
+        let challenge = w.engine.login_begin(USER).and_then(|c| {
+            let id = c.challenge_id.unwrap_or_default();
+            w.engine.login_verify(USER, &id, Proof::Totp(totp_code(&ctx.secret, w.clock.now())))
+        });
+        let made = w.store.calls();
+        w.store.disarm();
+        if n > made {
+            challenge.expect("the fault never fired, so the sign-in succeeds");
+            break;
+        }
+        let err = challenge.expect_err("a panicking store cannot let the sign-in succeed");
+        assert_eq!(err.name(), "storage", "store panic at call {n}: {err:?}");
+        assert!(err.to_string().contains("panicked: injected store panic"), "{err}");
+        if n == 1 {
+            assert_eq!(w.store.raw(), before, "the panicking first call changed the record");
+        }
+        w.engine.security_status(USER).expect("the engine works after a store panic");
+    }
+
+    // A mailer that panics: `mail`, the undelivered code is refused, a later send works.
+    let w = World::new();
+    let mut ctx = with_email(&w);
+    ctx.challenge = w.challenge();
+    let before = w.store.raw();
+    w.mail.panics.store(true, Ordering::SeqCst);
+    w.mail.fail(true);
+    let err = w.engine.login_send_email_code(USER, &ctx.challenge).unwrap_err();
+    w.mail.fail(false);
+    assert_eq!(err.name(), "mail", "{err:?}");
+    assert!(err.to_string().contains("mailer.send panicked: injected mailer panic"), "{err}");
+    assert!(w.store.raw() == before, "a panicking mailer changed the record");
+    let (undelivered, delivered) = w.mail.codes(EMAIL, LOGIN_SUBJECT).pop().unwrap();
+    assert!(!delivered);
+    let refused = w.engine.login_verify(USER, &ctx.challenge, Proof::Email(undelivered)).unwrap_err();
+    assert!(["invalid_code", "not_found"].contains(&refused.name()), "{refused:?}");
+    w.engine.login_send_email_code(USER, &ctx.challenge).expect("a later send works");
+
+    // A clock that panics: `internal`, nothing read or written.
+    struct PanickingClock;
+    impl Clock for PanickingClock {
+        fn now(&self) -> u64 {
+            panic!("injected clock panic")
+        }
+    }
+    let w = World::new();
+    enrolled(&w);
+    let before = w.store.raw();
+    let engine = w.engine.clone().with_clock(PanickingClock);
+    w.store.arm(0);
+    let err = engine.security_status(USER).unwrap_err();
+    assert_eq!(err.name(), "internal", "{err:?}");
+    assert!(err.to_string().contains("clock.now panicked: injected clock panic"), "{err}");
+    assert_eq!(w.store.calls(), 0);
+    assert_eq!(w.store.raw(), before);
 }

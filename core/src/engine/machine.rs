@@ -168,12 +168,17 @@ impl Operation {
 
     /// Performs the store actions with `store` until the operation needs a message sent or is
     /// done: for hosts whose store is at hand (the built-in ones) but whose mail is not.
+    /// A store that panics fails that call instead (see [`host_call`]).
     pub fn run_store(&mut self, store: &dyn Store) {
         loop {
             let feedback = match &self.action {
-                Action::Load { key } => Feedback::Loaded(store.get(key)),
-                Action::Write { key, bytes, expected } => Feedback::Written(store.put(key, bytes, *expected)),
-                Action::Delete { key, expected } => Feedback::Deleted(store.delete(key, *expected)),
+                Action::Load { key } => Feedback::Loaded(host_call("store.get", StoreError::Failed, || store.get(key))),
+                Action::Write { key, bytes, expected } => {
+                    Feedback::Written(host_call("store.put", StoreError::Failed, || store.put(key, bytes, *expected)))
+                }
+                Action::Delete { key, expected } => {
+                    Feedback::Deleted(host_call("store.delete", StoreError::Failed, || store.delete(key, *expected)))
+                }
                 Action::Send { .. } | Action::Done => return,
             };
             self.feed(feedback);
@@ -464,4 +469,19 @@ fn storage(e: StoreError) -> Error {
         StoreError::Conflict => Error::Conflict,
         StoreError::Failed(m) => Error::Storage(m),
     }
+}
+
+/// Calls into the host's code (`what`: `store.get`, `mailer.send`, ...). A panic there is a bug
+/// in the host, but it must not unwind through the engine into the caller: it becomes that call's
+/// failure (`fail` builds it), so the operation ends in `storage` (or `mail`) with the record as
+/// the contract leaves it. Where panics abort (the wasm component), there is nothing to catch.
+pub(crate) fn host_call<T, E>(what: &str, fail: fn(String) -> E, call: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|payload| {
+        let reason = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        Err(fail(format!("{what} panicked: {reason}")))
+    })
 }

@@ -119,19 +119,24 @@ impl Engine {
         &self.core
     }
 
+    /// The clock's time; a clock that panics fails the operation (`internal`) instead.
+    fn now(&self) -> Result<u64, Error> {
+        machine::host_call("clock.now", Error::Internal, || Ok(self.clock.now()))
+    }
+
     /// Performs every action of `op` until it is done.
     fn drive(&self, mut op: Operation) -> Result<Outcome, Error> {
         loop {
             op.run_store(self.store.as_ref());
             let Action::Send { message } = op.action() else { return op.finish() };
-            let sent = self.mailer.send(message);
+            let sent = machine::host_call("mailer.send", |reason| reason, || self.mailer.send(message));
             op.feed(Feedback::Sent(sent));
         }
     }
 
     /// Runs any user-facing request (the operations below are shorthands for this).
     pub fn run(&self, user: &str, request: Request) -> Result<Outcome, Error> {
-        self.run_at(user, request, self.clock.now())
+        self.run_at(user, request, self.now()?)
     }
 
     /// Runs a request at Unix time `now`, for hosts whose clock can fail (read it first).
@@ -280,7 +285,7 @@ impl Admin {
     }
 
     fn run(&self, user: &str, request: AdminRequest) -> Result<Outcome, Error> {
-        self.run_at(user, request, self.engine.clock.now())
+        self.run_at(user, request, self.engine.now()?)
     }
 
     /// Runs an admin request at Unix time `now`.

@@ -42,6 +42,7 @@ test: toolchain
 	@$(call suite,c-tests,$(MAKE) --no-print-directory c-tests)
 	@$(call suite,c-tests-valgrind,$(MAKE) --no-print-directory c-tests-valgrind)
 	@$(call suite,c-tests-asan,$(MAKE) --no-print-directory c-tests-asan)
+	@$(call suite,c-tests-tsan,$(MAKE) --no-print-directory c-tests-tsan)
 	@$(call suite,c-host,$(MAKE) --no-print-directory c-host-check)
 	@$(call suite,c-host-valgrind,$(MAKE) --no-print-directory c-host-valgrind)
 	@$(call suite,install,$(MAKE) --no-print-directory install-check)
@@ -80,7 +81,8 @@ clippy:
 # (ring's C code for wasm32-wasip2) and chromium (the end-to-end tests of the web demo).
 APT_PACKAGES := oathtool valgrind pkg-config clang chromium
 
-# Installs what the suites need when it is missing: rustfmt, clippy and the Debian packages.
+# Installs what the suites need when it is missing: rustfmt, clippy, the wasm32-wasip2 target,
+# rust-src (the ThreadSanitizer build of libtwofa rebuilds std) and the Debian packages.
 toolchain:
 	@missing=""; for p in $(APT_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -94,6 +96,7 @@ toolchain:
 		rustup component add rustfmt clippy; \
 	fi
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+	@rustup component list --installed | grep -q '^rust-src' || rustup component add rust-src
 
 # The Python package (bindings/python) in a virtual environment under target/: installed with
 # pip exactly as the README says (it builds libtwofa with cargo and bundles it), type-checked

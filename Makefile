@@ -11,6 +11,7 @@
 #   make python-tests   install the Python package in target/python-venv and run its tests
 #   make node-tests     install the Node package's and the Node host's dependencies and run their tests
 #   make e2e      the web demo end to end in headless Chromium
+#   make pg-tests   the PostgreSQL stores of the example hosts against a throwaway local server
 #   make fuzz     every fuzz target (fuzz/) for FUZZ_SECONDS each (default 60)
 #   make bench    benchmarks against each language's usual libraries into docs/benchmarks.md (BENCH_ARGS=--quick)
 #   make screenshots    run e2e and refresh docs/screenshots/
@@ -49,6 +50,7 @@ test: toolchain
 	@$(call suite,fuzz-smoke,$(MAKE) --no-print-directory fuzz-smoke)
 	@$(call suite,python,$(MAKE) --no-print-directory python-tests)
 	@$(call suite,node,$(MAKE) --no-print-directory node-tests)
+	@$(call suite,postgres,$(MAKE) --no-print-directory pg-tests)
 	@$(call suite,e2e,$(MAKE) --no-print-directory e2e)
 
 # The WASI component (wasm32-wasip2, release, size-tuned); its size is printed.
@@ -187,3 +189,6 @@ include tests/c/c-tests.mk
 # The C host example (examples/c-host) and `make install PREFIX=...` (ffi/install.mk).
 include examples/c-host/c-host.mk
 include ffi/install.mk
+
+# PostgreSQL: a throwaway server for the tests and the PostgreSQL stores of the example hosts.
+include tests/pg/pg.mk

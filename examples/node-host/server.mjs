@@ -4,8 +4,8 @@
 //
 // The host keeps what twofa leaves to it: accounts (in memory, scrypt password hashes), sessions
 // (a random token in an HttpOnly, SameSite=Strict cookie) and mail (SMTP through nodemailer).
-// twofa keeps the second factors in its embedded SQLite store. Run `node server.mjs --help`;
-// GET / lists the endpoints.
+// twofa keeps the second factors in its embedded SQLite store, or with `--postgres URL` in
+// PostgreSQL (pgstore.mjs). Run `node server.mjs --help`; GET / lists the endpoints.
 
 import { randomBytes, scrypt as scryptCallback, timingSafeEqual } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -520,13 +520,13 @@ export function twofaConfig(masterKey, origin, dbPath) {
 }
 
 /**
- * Starts the host on 127.0.0.1:`port` (0: any free port) with the twofa engine on the SQLite
- * store at `dbPath`, mailing through `smtp` ({host, port, from, ...nodemailer options}). The
- * WebAuthn origin defaults to http://localhost:<port>; `clock` (Unix seconds) to the system
- * clock; `log` (info/warn/error) to the console.
+ * Starts the host on 127.0.0.1:`port` (0: any free port) with the twofa engine on `store`, by
+ * default the SQLite store at `dbPath`, mailing through `smtp` ({host, port, from, ...nodemailer
+ * options}). The WebAuthn origin defaults to http://localhost:<port>; `clock` (Unix seconds) to
+ * the system clock; `log` (info/warn/error) to the console.
  * @returns {Promise<{server: import("node:http").Server, port: number, origin: string, engine: Engine, close(): Promise<void>}>}
  */
-export async function createServer({ port = 8081, smtp = {}, dbPath, clock, masterKey, origin, log = console } = {}) {
+export async function createServer({ port = 8081, smtp = {}, dbPath, store, clock, masterKey, origin, log = console } = {}) {
   if (!dbPath) throw new TypeError("createServer: dbPath is required");
   if (!masterKey || Buffer.from(masterKey).length < 32) throw new TypeError("createServer: masterKey of 32+ bytes is required");
   let app = null;
@@ -548,7 +548,7 @@ export async function createServer({ port = 8081, smtp = {}, dbPath, clock, mast
   const webOrigin = origin ?? `http://localhost:${bound}`;
   let engine;
   try {
-    engine = new Engine(twofaConfig(masterKey, webOrigin, dbPath), { mailer: smtpMailer(smtp, log), clock });
+    engine = new Engine(twofaConfig(masterKey, webOrigin, dbPath), { store, mailer: smtpMailer(smtp, log), clock });
   } catch (error) {
     server.close();
     throw error;
@@ -589,6 +589,7 @@ const USAGE = `Usage: node server.mjs [options]
   --mail-from FROM  the From of every message (default "${DEFAULT_MAIL_FROM}")
   --db PATH         twofa's SQLite file (default: in a fresh temporary directory deleted at exit;
                     accounts are in memory)
+  --postgres URL    keep twofa's data in this PostgreSQL database instead (pgstore.mjs)
   --origin URL      the WebAuthn origin of the web UI (default http://localhost:<port>)
 
 Env: TWOFA_MASTER_KEY (base64, 32+ bytes; default a random key for this run).`;
@@ -603,6 +604,7 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
       "smtp-port": { type: "string", default: env.SMTP_PORT ?? "8025" },
       "mail-from": { type: "string", default: DEFAULT_MAIL_FROM },
       db: { type: "string" },
+      postgres: { type: "string" },
       origin: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -612,10 +614,18 @@ export async function main(argv = process.argv.slice(2), env = process.env) {
   const scratch = args.db ? null : mkdtempSync(join(tmpdir(), "twofa-node-host-"));
   const dbPath = args.db ?? join(scratch, "twofa.db");
   const smtp = { host: args["smtp-host"], port: Number(args["smtp-port"]), from: args["mail-from"] };
-  const host = await createServer({ port: Number(args.port), smtp, dbPath, masterKey, origin: args.origin });
-  console.log(`twofa ${libraryVersion}: http://localhost:${host.port} (mail via SMTP ${smtp.host}:${smtp.port}, 2FA data in ${dbPath})`);
+  let store;
+  if (args.postgres) {
+    const { PostgresStore } = await import("./pgstore.mjs");
+    store = new PostgresStore(args.postgres);
+    await store.createSchema();
+  }
+  const host = await createServer({ port: Number(args.port), smtp, dbPath, store, masterKey, origin: args.origin });
+  const where = store ? "PostgreSQL" : dbPath;
+  console.log(`twofa ${libraryVersion}: http://localhost:${host.port} (mail via SMTP ${smtp.host}:${smtp.port}, 2FA data in ${where})`);
   const stop = async () => {
     await host.close();
+    await store?.end();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
     process.exit(0);
   };

@@ -3,7 +3,8 @@ codes, WebAuthn and recovery codes, as a JSON API on the standard library's http
 
 The host keeps what twofa leaves to it: accounts (in memory, scrypt password hashes), sessions
 (a random token in an HttpOnly, SameSite=Strict cookie) and mail (SMTP). twofa keeps the second
-factors in its embedded SQLite store. Run ``python server.py --help``; GET / lists the endpoints.
+factors in its embedded SQLite store, or with ``--postgres URL`` in PostgreSQL (pgstore.py).
+Run ``python server.py --help``; GET / lists the endpoints.
 """
 
 from __future__ import annotations
@@ -650,14 +651,17 @@ def create_server(
     origin: str | None = None,
     mail_from: str = DEFAULT_MAIL_FROM,
     clock: twofa.Clock | None = None,
+    store: twofa.Store | None = None,
 ) -> HostServer:
-    """Binds 127.0.0.1:`port` (0: any free port) and opens the twofa engine on the SQLite
-    store at `db_path`. The WebAuthn origin defaults to http://localhost:<port>; `clock`
-    (Unix seconds) defaults to the system clock. Run it with ``serve_forever()``."""
+    """Binds 127.0.0.1:`port` (0: any free port) and opens the twofa engine on `store`, by
+    default the SQLite store at `db_path`. The WebAuthn origin defaults to
+    http://localhost:<port>; `clock` (Unix seconds) defaults to the system clock. Run it with
+    ``serve_forever()``."""
 
     def make_app(bound_port: int) -> App:
         config = twofa_config(master_key, origin or f"http://localhost:{bound_port}", db_path)
-        engine = twofa.Engine(config, mailer=SmtpMailer(smtp_host, smtp_port, mail_from), clock=clock)
+        mailer = SmtpMailer(smtp_host, smtp_port, mail_from)
+        engine = twofa.Engine(config, store=store, mailer=mailer, clock=clock)
         return App(engine)
 
     return HostServer(("127.0.0.1", port), make_app)
@@ -703,6 +707,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--db",
         help="twofa's SQLite file (default: in a fresh temporary directory deleted at exit; accounts are in memory)",
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="keep twofa's data in this PostgreSQL database instead (pgstore.py; needs psycopg)",
+    )
     parser.add_argument("--origin", help="the WebAuthn origin of the web UI (default http://localhost:<port>)")
     return parser.parse_args(argv)
 
@@ -718,6 +727,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     master_key = master_key_from(os.environ)
+    store: twofa.Store | None = None
+    if args.postgres:
+        from pgstore import PostgresStore  # only this option needs psycopg
+
+        postgres = PostgresStore(args.postgres)
+        postgres.create_schema()
+        store = postgres
     with tempfile.TemporaryDirectory(prefix="twofa-python-host-") as scratch:
         db_path = args.db or os.path.join(scratch, "twofa.db")
         server = create_server(
@@ -728,6 +744,7 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             origin=args.origin,
             mail_from=args.mail_from,
+            store=store,
         )
         log.info(
             "twofa %s: http://localhost:%d (mail via SMTP %s:%d, 2FA data in %s)",
@@ -735,7 +752,7 @@ def main(argv: list[str] | None = None) -> None:
             server.server_port,
             args.smtp_host,
             args.smtp_port,
-            db_path,
+            "PostgreSQL" if args.postgres else db_path,
         )
         try:
             server.serve_forever()

@@ -136,7 +136,7 @@ export class Engine {
       throw new TwofaError(codes.internal, "internal error: the clock failed", { callback: "now", cause: error });
     }
     if (typeof now !== "number" || !Number.isFinite(now) || now < 0) {
-      throw new TwofaError(codes.internal, `internal error: the clock returned ${String(now)}`, { callback: "now" });
+      throw new TwofaError(codes.internal, `internal error: the clock returned ${reason(now)}`, { callback: "now" });
     }
     return Math.floor(now);
   }

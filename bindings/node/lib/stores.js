@@ -139,9 +139,16 @@ export class SqliteStore extends NativeStore {
   }
 }
 
-/** The message a failed action is reported with: the error's name and text, NUL-free. */
+/** The message a failed action is reported with: the error's name and text, NUL-free. A thrown
+ * value that cannot be turned into text (`Object.create(null)`, a throwing `toString`) is
+ * described, never rethrown: the failure must still reach the engine. */
 export function reason(error) {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  let text;
+  try {
+    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    text = `a thrown ${typeof error} that cannot be shown as text`;
+  }
   return text.replaceAll("\0", " ").slice(0, 1000);
 }
 
@@ -174,13 +181,23 @@ export async function perform(store, action, failures) {
     await store.delete(key, expectedVersion);
     return [OK, null];
   } catch (error) {
-    if (error instanceof StoreConflict || error?.name === "StoreConflict") {
-      return kind === constants.TWOFA_ACTION_WRITE ? [CONFLICT, null, 0] : [CONFLICT, null];
-    }
+    // Only a write or a delete can conflict; a get that throws StoreConflict has failed.
+    const conflict = error instanceof StoreConflict || isNamed(error, "StoreConflict");
+    if (conflict && kind === constants.TWOFA_ACTION_WRITE) return [CONFLICT, null, 0];
+    if (conflict && kind === constants.TWOFA_ACTION_DELETE) return [CONFLICT, null];
     failures.push({ error, callback: CALLBACKS[kind] });
     const message = reason(error);
     if (kind === constants.TWOFA_ACTION_LOAD) return [FAILED, message, null, 0, 0];
     return kind === constants.TWOFA_ACTION_WRITE ? [FAILED, message, 0] : [FAILED, message];
+  }
+}
+
+/** Whether a thrown value is named `name`, for values whose `name` getter itself throws too. */
+function isNamed(error, name) {
+  try {
+    return error?.name === name;
+  } catch {
+    return false;
   }
 }
 

@@ -354,6 +354,42 @@ describe("faults", () => {
     assert.equal(mail.callback, "send_mail");
   });
 
+  test("a get that throws StoreConflict is a storage error (only writes conflict)", async () => {
+    const store = new AsyncMapStore();
+    store.get = async () => {
+      throw new StoreConflict("not a write");
+    };
+    const error = await rejects(new Engine(CONFIG, { store, clock: () => T0 }).securityStatus("alice"), "storage");
+    assert.equal(error.callback, "store.get");
+    assert.ok(error.cause instanceof StoreConflict);
+  });
+
+  test("thrown values that cannot be shown as text are still storage and mail errors", async () => {
+    const unprintable = [Object.create(null), { toString() { throw new Error("no text"); } }];
+    for (const thrown of unprintable) {
+      const store = new AsyncMapStore();
+      const put = store.put.bind(store);
+      let fail = true;
+      store.put = async (...args) => {
+        if (fail) throw thrown;
+        return put(...args);
+      };
+      const clock = { t: T0 };
+      const engine = new Engine(CONFIG, { store, mailer: () => { throw thrown; }, clock: () => clock.t });
+      const error = await rejects(engine.setContactEmail("erin", "erin@example.com"), "storage");
+      assert.equal(error.callback, "store.put");
+      assert.equal(error.cause, thrown);
+      fail = false;
+      await rejects(engine.emailEnrollBegin("erin", "erin@example.com"), "mail");
+      // A notice that fails this way is listed as failed; the change stays.
+      await engine.setContactEmail("erin", "erin@example.com");
+      const setup = await engine.totpEnrollBegin("erin", "erin");
+      const added = await engine.totpEnrollConfirm("erin", totp(setup.secret, clock.t));
+      assert.equal(added.notices.failed.length, 1);
+      assert.deepEqual((await engine.securityStatus("erin")).methods.map((m) => m.kind), ["totp"]);
+    }
+  });
+
   test("a clock that throws is an internal error with its cause", async () => {
     const broken = new Error("no time");
     const engine = new Engine(CONFIG, { store: new MemoryStore(), clock: () => { throw broken; } });

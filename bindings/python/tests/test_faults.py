@@ -171,3 +171,39 @@ def test_a_panic_inside_the_library_is_an_error_not_a_crash() -> None:
     finally:
         lib.twofa_testing_force_panics(False)
     assert engine.security_status("alice").methods == []
+
+
+class Unprintable(Exception):
+    """An exception whose text cannot be built (a bug in the host's own error class)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+class GetRaises(DictStore):
+    """A store whose `get` raises `error`."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def get(self, key: str) -> tuple[bytes, int] | None:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [twofa.StoreConflict("not a write"), Unprintable()], ids=["conflict", "unprintable"])
+def test_a_get_that_raises_anything_is_a_storage_error_on_both_engines(error: BaseException) -> None:
+    import asyncio
+
+    import twofa.aio
+
+    with pytest.raises(twofa.Storage) as sync_failure:
+        twofa.Engine(CONFIG, store=GetRaises(error), clock=Clock()).security_status("alice")
+    assert sync_failure.value.__cause__ is error
+
+    async def status() -> object:
+        return await twofa.aio.Engine(CONFIG, store=GetRaises(error), clock=Clock()).security_status("alice")
+
+    with pytest.raises(twofa.Storage) as async_failure:
+        asyncio.run(status())
+    assert async_failure.value.__cause__ is error

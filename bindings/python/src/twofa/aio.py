@@ -52,8 +52,13 @@ async def _maybe_await(value: Any) -> Any:
 
 
 def _reason(e: BaseException) -> Any:
-    """What a failed action is reported as (the exception's type and text, NUL-free, capped)."""
-    return f"{type(e).__name__}: {e}".replace("\0", " ")[:1000].encode()
+    """What a failed action is reported as (the exception's type and text, NUL-free, capped);
+    an exception whose text cannot be built is described, never re-raised."""
+    try:
+        text = f"{type(e).__name__}: {e}"
+    except Exception:
+        text = f"{type(e).__name__} (its text cannot be shown)"
+    return text.replace("\0", " ")[:1000].encode()
 
 
 def _text(p: Any) -> str:
@@ -298,7 +303,10 @@ async def _answer(store: Any, action: dict[str, Any], failures: list[BaseExcepti
             return (lib.TWOFA_CALLBACK_OK, ffi.NULL, version)
         await _maybe_await(store.delete(key, expected))
         return (lib.TWOFA_CALLBACK_OK, ffi.NULL)
-    except StoreConflict:
+    except StoreConflict as e:
+        if kind == lib.TWOFA_ACTION_LOAD:  # only a write or a delete can conflict
+            failures.append(e)
+            return (CALLBACK_FAILED, _reason(e), ffi.NULL, 0, 0)
         rc: tuple[Any, ...] = (lib.TWOFA_CALLBACK_CONFLICT, ffi.NULL)
     except Exception as e:
         failures.append(e)

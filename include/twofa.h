@@ -730,6 +730,24 @@ twofa_status twofa_login_verify(const twofa_engine *engine,
                                 twofa_error **err);
 
 /*
+ Runs any canonical operation, given as the core's request JSON (the JSON
+ `twofa_operation_new` takes, tagged by `"op"`: `{"op":"login_verify","challenge":"...",
+ "proof":{"kind":"totp","value":"123456"}}`), on the engine's store, mail and clock. On success
+ `*out_json` is the outcome JSON exactly as `twofa_operation_finish` returns it (tagged by
+ `"type"`; `mark_order_created` gives `{"type":"done","sent":0,"failed":[]}`). A malformed
+ request (unknown `"op"` or field, duplicate key, wrong type) is `TWOFA_INVALID_INPUT` before
+ anything is read or written.
+
+ # Safety
+ As `twofa_security_status`; `request_json` NUL-terminated.
+ */
+twofa_status twofa_engine_run(const twofa_engine *engine,
+                              const char *user,
+                              const char *request_json,
+                              char **out_json,
+                              twofa_error **err);
+
+/*
  Admin: imports a confirmed TOTP secret (base32) with `algorithm` "SHA1", "SHA256" or
  "SHA512", 6 to 8 `digits` and a `period` in seconds → `{"type":"method_added",...}`.
 
@@ -752,6 +770,23 @@ twofa_status twofa_admin_totp_import(const twofa_admin *admin,
  As `twofa_security_status`.
  */
 twofa_status twofa_admin_delete_user(const twofa_admin *admin, const char *user, twofa_error **err);
+
+/*
+ Runs any admin operation, given as the core's admin request JSON (the JSON
+ `twofa_admin_operation_new` takes: `{"op":"totp_import","secret":"...","algorithm":"SHA1",
+ "digits":6,"period":30}` or `{"op":"delete_user"}`), on the engine's store, mail and clock.
+ On success `*out_json` is the outcome JSON as `twofa_operation_finish` returns it
+ (`delete_user` gives `{"type":"done","sent":0,"failed":[]}`). A malformed request is
+ `TWOFA_INVALID_INPUT` before anything is read or written.
+
+ # Safety
+ As `twofa_security_status`; `request_json` NUL-terminated.
+ */
+twofa_status twofa_admin_run(const twofa_admin *admin,
+                             const char *user,
+                             const char *request_json,
+                             char **out_json,
+                             twofa_error **err);
 
 /*
  Releases an error. NULL is a no-op.

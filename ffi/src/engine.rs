@@ -536,6 +536,27 @@ pub unsafe extern "C" fn twofa_login_verify(
     })
 }
 
+/// Runs any canonical operation, given as the core's request JSON (the JSON
+/// `twofa_operation_new` takes, tagged by `"op"`: `{"op":"login_verify","challenge":"...",
+/// "proof":{"kind":"totp","value":"123456"}}`), on the engine's store, mail and clock. On success
+/// `*out_json` is the outcome JSON exactly as `twofa_operation_finish` returns it (tagged by
+/// `"type"`; `mark_order_created` gives `{"type":"done","sent":0,"failed":[]}`). A malformed
+/// request (unknown `"op"` or field, duplicate key, wrong type) is `TWOFA_INVALID_INPUT` before
+/// anything is read or written.
+///
+/// # Safety
+/// As `twofa_security_status`; `request_json` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_engine_run(
+    engine: *const twofa_engine,
+    user: *const c_char,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run(engine, user, Some(out_json), err, || Ok(Request::from_json(&s(request_json, "request_json")?)?))
+}
+
 fn run_admin(
     admin: *const twofa_admin,
     user: *const c_char,
@@ -599,4 +620,24 @@ pub unsafe extern "C" fn twofa_admin_delete_user(
     err: *mut *mut twofa_error,
 ) -> twofa_status {
     run_admin(admin, user, None, err, || Ok(AdminRequest::DeleteUser))
+}
+
+/// Runs any admin operation, given as the core's admin request JSON (the JSON
+/// `twofa_admin_operation_new` takes: `{"op":"totp_import","secret":"...","algorithm":"SHA1",
+/// "digits":6,"period":30}` or `{"op":"delete_user"}`), on the engine's store, mail and clock.
+/// On success `*out_json` is the outcome JSON as `twofa_operation_finish` returns it
+/// (`delete_user` gives `{"type":"done","sent":0,"failed":[]}`). A malformed request is
+/// `TWOFA_INVALID_INPUT` before anything is read or written.
+///
+/// # Safety
+/// As `twofa_security_status`; `request_json` NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_admin_run(
+    admin: *const twofa_admin,
+    user: *const c_char,
+    request_json: *const c_char,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run_admin(admin, user, Some(out_json), err, || Ok(AdminRequest::from_json(&s(request_json, "request_json")?)?))
 }

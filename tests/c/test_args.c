@@ -51,6 +51,8 @@ W(login_send_email_code, twofa_login_send_email_code(e, s[0], s[1], out, err))
 W(login_verify, twofa_login_verify(e, s[0], s[1], s[2], s[3], out, err))
 W(admin_totp_import, twofa_admin_totp_import(a, s[0], s[1], s[2], 6, 30, out, err))
 W(admin_delete_user, twofa_admin_delete_user(a, s[0], err))
+W(engine_run, twofa_engine_run(e, s[0], s[1], out, err))
+W(admin_run, twofa_admin_run(a, s[0], s[1], out, err))
 
 static const op_desc ops[] = {
     {"security_status", 1, {"u"}, 0, 0, 1, 0, w_security_status},
@@ -70,6 +72,8 @@ static const op_desc ops[] = {
     {"login_verify", 4, {"u", "chal", "totp", "123456"}, 0, 0, 1, 0, w_login_verify},
     {"admin_totp_import", 3, {"u", SECRET_A, "SHA1"}, 0, 0, 1, 1, w_admin_totp_import},
     {"admin_delete_user", 1, {"u"}, 0, 0, 0, 1, w_admin_delete_user},
+    {"engine_run", 2, {"u", "{\"op\":\"security_status\"}"}, 0, 0, 1, 0, w_engine_run},
+    {"admin_run", 2, {"u", "{\"op\":\"delete_user\"}"}, 0, 0, 1, 1, w_admin_run},
 };
 
 /* Calls `d` with `s` (and NULL engine/admin when `null_handle`, NULL out_json when `null_out`),

@@ -596,6 +596,142 @@ static void test_webauthn_error_paths(void) {
     teardown(&f);
 }
 
+/* twofa_engine_run / twofa_admin_run: any request as the core's request JSON, with the outcome
+ * JSON of twofa_operation_finish; a malformed request changes nothing. */
+static void test_run_request_json(void) {
+    fixture f = setup(CONFIG, T0);
+    twofa_error *err = NULL;
+    char *json = SENT;
+
+    /* The same JSON as the typed export and as the sans-IO operation. */
+    EXPECT_OK(twofa_engine_run(f.eng, "rita", "{\"op\":\"security_status\"}", &json, &err), &err);
+    char *typed = SENT;
+    EXPECT_OK(twofa_security_status(f.eng, "rita", &typed, &err), &err);
+    CHECK_STR(json, typed);
+    jfree(typed);
+    twofa_core *core = NULL;
+    twofa_operation *op = NULL;
+    char *finished = SENT;
+    EXPECT_OK(twofa_core_new(CONFIG, &core, &err), &err);
+    EXPECT_OK(twofa_operation_new(core, "rita", "{\"op\":\"security_status\"}", T0, &op, &err), &err);
+    EXPECT_OK(drive_op(op, f.e, NULL, &finished, &err), &err);
+    CHECK_STR(json, finished);
+    jfree(finished);
+    twofa_operation_free(op);
+    twofa_core_free(core);
+    jfree(json);
+
+    json = SENT;
+    EXPECT_OK(twofa_engine_run(f.eng, "rita", "{\"op\":\"set_contact_email\",\"address\":\"rita@example.com\"}",
+                               &json, &err),
+              &err);
+    CHECK_STR(json, "{\"type\":\"done\",\"sent\":0,\"failed\":[]}");
+    jfree(json);
+    CHECK(store_has(&f.e->store, "user/rita"));
+    json = SENT;
+    EXPECT_OK(twofa_engine_run(f.eng, "rita", "{\"op\":\"mark_order_created\"}", &json, &err), &err);
+    CHECK_STR(json, "{\"type\":\"done\",\"sent\":0,\"failed\":[]}");
+    jfree(json);
+
+    /* Admin: import, then sign in through twofa_engine_run. */
+    json = SENT;
+    EXPECT_OK(twofa_admin_run(f.adm, "rita",
+                              "{\"op\":\"totp_import\",\"secret\":\"" SECRET_A
+                              "\",\"algorithm\":\"SHA1\",\"digits\":6,\"period\":30}",
+                              &json, &err),
+              &err);
+    CHECK_CONTAINS(json, "{\"type\":\"method_added\",\"method\":{\"id\":\"totp-1\",\"kind\":\"totp\"");
+    CHECK_CONTAINS(json, "\"step_up\":null");
+    jfree(json);
+    json = SENT;
+    EXPECT_OK(twofa_engine_run(f.eng, "rita", "{\"op\":\"login_begin\"}", &json, &err), &err);
+    CHECK_CONTAINS(json, "\"type\":\"challenge\"");
+    char *challenge = json_str(json, "challenge_id");
+    CHECK(challenge != NULL);
+    jfree(json);
+    char request[256];
+    snprintf(request, sizeof request,
+             "{\"op\":\"login_verify\",\"challenge\":\"%s\",\"proof\":{\"kind\":\"totp\",\"value\":\"%s\"}}",
+             challenge ? challenge : "", CODE_A_T0);
+    free(challenge);
+    json = SENT;
+    EXPECT_OK(twofa_engine_run(f.eng, "rita", request, &json, &err), &err);
+    CHECK_CONTAINS(json, "\"type\":\"login_success\"");
+    CHECK_CONTAINS(json, "\"method_id\":\"totp-1\"");
+    jfree(json);
+    /* The operation's own errors come back as from the typed exports. */
+    json = SENT;
+    EXPECT_ERR(twofa_engine_run(f.eng, "rita", request, &json, &err), TWOFA_NOT_FOUND, &err);
+    EXPECT_ERR(twofa_engine_run(f.eng, "rita", "{\"op\":\"recovery_codes_generate\"}", &json, &err),
+               TWOFA_STEP_UP_REQUIRED, &err);
+    CHECK(json == SENT);
+
+    /* Malformed requests: TWOFA_INVALID_INPUT with a message, nothing read or written, out_json
+     * untouched, not even the clock read. */
+    static const char *const bad_user[] = {
+        "not json",
+        "",
+        "{\"op\":\"no_such_op\"}",
+        "{\"op\":\"security_status\",\"extra\":1}",
+        "{\"op\":\"set_contact_email\",\"address\":\"a@example.com\",\"address\":\"b@example.com\"}",
+        "{\"op\":\"login_verify\",\"challenge\":\"c\",\"proof\":{\"kind\":\"sms\",\"value\":\"1\"}}",
+        "{\"op\":\"set_contact_email\",\"address\":7}",
+        "{\"op\":\"delete_user\"}", /* an admin request is not a user request */
+        "[]",
+    };
+    static const char *const bad_admin[] = {
+        "{\"op\":\"security_status\"}", /* a user request is not an admin request */
+        "{\"op\":\"totp_import\",\"secret\":\"" SECRET_A "\"}",
+        "{\"op\":\"delete_user\",\"user\":\"x\"}",
+        "{",
+    };
+    snapshot *before = store_snapshot(&f.e->store);
+    size_t mails = mail_count(&f.e->mail);
+    store_arm(&f.e->store, 0);
+    atomic_store(&f.e->now_calls, 0);
+    for (size_t i = 0; i < sizeof bad_user / sizeof bad_user[0]; i++) {
+        json = SENT;
+        twofa_status st = twofa_engine_run(f.eng, "rita", bad_user[i], &json, &err);
+        CHECK_MSG(st == TWOFA_INVALID_INPUT, "engine_run(%s): %d", bad_user[i], st);
+        CHECK_MSG(err != NULL && err->message != NULL && strstr(err->message, "request") != NULL,
+                  "engine_run(%s): message %s", bad_user[i], err && err->message ? err->message : "(none)");
+        EXPECT_ERR(st, TWOFA_INVALID_INPUT, &err);
+        CHECK(json == SENT);
+    }
+    for (size_t i = 0; i < sizeof bad_admin / sizeof bad_admin[0]; i++) {
+        json = SENT;
+        twofa_status st = twofa_admin_run(f.adm, "rita", bad_admin[i], &json, &err);
+        CHECK_MSG(st == TWOFA_INVALID_INPUT, "admin_run(%s): %d", bad_admin[i], st);
+        EXPECT_ERR(st, TWOFA_INVALID_INPUT, &err);
+        CHECK(json == SENT);
+    }
+    json = SENT;
+    EXPECT_ERR(twofa_engine_run(f.eng, "rita", NULL, &json, &err), TWOFA_INVALID_INPUT, &err);
+    CHECK_STR(twofa_last_error_message(), "invalid input: request_json is NULL");
+    EXPECT_ERR(twofa_admin_run(f.adm, "rita", NULL, &json, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_engine_run(f.eng, "rita", "{\"op\":\"security_status\"}", NULL, &err), TWOFA_INVALID_INPUT,
+               &err);
+    CHECK(json == SENT);
+    CHECK_INT(f.e->store.calls, 0);
+    CHECK_INT(atomic_load(&f.e->now_calls), 0);
+    CHECK_INT(mail_count(&f.e->mail), mails);
+    snapshot *after = store_snapshot(&f.e->store);
+    CHECK(snapshot_equal(before, after));
+    snapshot_free(before);
+    snapshot_free(after);
+
+    /* delete_user, then it is gone. */
+    json = SENT;
+    EXPECT_OK(twofa_admin_run(f.adm, "rita", "{\"op\":\"delete_user\"}", &json, &err), &err);
+    CHECK_STR(json, "{\"type\":\"done\",\"sent\":0,\"failed\":[]}");
+    jfree(json);
+    CHECK(!store_has(&f.e->store, "user/rita"));
+    json = SENT;
+    EXPECT_ERR(twofa_admin_run(f.adm, "rita", "{\"op\":\"delete_user\"}", &json, &err), TWOFA_NOT_FOUND, &err);
+    CHECK(json == SENT);
+    teardown(&f);
+}
+
 void register_ops(void) {
     add_test("security_status, set_contact_email", test_security_status_and_contact_email);
     add_test("mark_order_created, login_begin without methods", test_mark_order_created);
@@ -608,4 +744,5 @@ void register_ops(void) {
     add_test("email enrol + sign-in with the captured code", test_email_enroll_and_sign_in);
     add_test("recovery codes, rename, remove, step-up", test_recovery_rename_remove_step_up);
     add_test("webauthn: error paths", test_webauthn_error_paths);
+    add_test("engine_run/admin_run: request JSON in, outcome JSON out", test_run_request_json);
 }

@@ -1,6 +1,7 @@
 //! The wasmtime host: bindings of the `plugin` world, the host state behind the `store` and
 //! `mailer` imports (with fault injection), and typed calls of the exported resources.
 
+use crate::adapter::Injector;
 use crate::clock::VirtualClock;
 use std::path::Path;
 use std::sync::Arc;
@@ -94,6 +95,8 @@ pub struct HostState {
     pub outbox: Vec<Message>,
     /// Fault injection for store calls.
     pub faults: Faults,
+    /// The fault adapter's injector and call log ([`crate::adapter`]); `None` outside it.
+    pub injector: Option<Injector>,
 }
 
 impl WasiView for HostState {
@@ -116,30 +119,43 @@ impl twofa::auth::store::Host for HostState {
         if let Some(e) = self.faults.next()? {
             return Ok(Err(e));
         }
-        Ok(self
-            .store
-            .get(&key)
-            .map(|found| found.map(|v| Versioned { value: v.bytes, version: v.version }))
-            .map_err(store_error))
+        let found = match &mut self.injector {
+            Some(injector) => injector.get(self.store.as_ref(), &key)?,
+            None => self.store.get(&key),
+        };
+        Ok(found.map(|found| found.map(|v| Versioned { value: v.bytes, version: v.version })).map_err(store_error))
     }
 
     fn put(&mut self, key: String, value: Vec<u8>, expected_version: Option<u64>) -> Result<Result<u64, StoreError>> {
         if let Some(e) = self.faults.next()? {
             return Ok(Err(e));
         }
-        Ok(self.store.put(&key, &value, expected_version).map_err(store_error))
+        let written = match &mut self.injector {
+            Some(injector) => injector.put(self.store.as_ref(), &key, &value, expected_version)?,
+            None => self.store.put(&key, &value, expected_version),
+        };
+        Ok(written.map_err(store_error))
     }
 
     fn delete(&mut self, key: String, expected_version: u64) -> Result<Result<(), StoreError>> {
         if let Some(e) = self.faults.next()? {
             return Ok(Err(e));
         }
-        Ok(self.store.delete(&key, expected_version).map_err(store_error))
+        let deleted = match &mut self.injector {
+            Some(injector) => injector.delete(self.store.as_ref(), &key, expected_version)?,
+            None => self.store.delete(&key, expected_version),
+        };
+        Ok(deleted.map_err(store_error))
     }
 }
 
 impl twofa::auth::mailer::Host for HostState {
     fn send(&mut self, message: Message) -> Result<Result<(), String>> {
+        if let Some(injector) = &mut self.injector
+            && let Err(reason) = injector.send(&message.to, &message.subject, &message.text)?
+        {
+            return Ok(Err(reason));
+        }
         self.outbox.push(message);
         Ok(Ok(()))
     }
@@ -187,8 +203,14 @@ impl Component {
     /// A fresh instance (its own wasm state) over `store`, reading time from `clock`.
     pub fn instantiate(&self, store: SharedStore, clock: &VirtualClock) -> Result<Instance> {
         let wasi = WasiCtxBuilder::new().wall_clock(clock.clone()).monotonic_clock(clock.clone()).build();
-        let state =
-            HostState { wasi, table: ResourceTable::new(), store, outbox: Vec::new(), faults: Faults::default() };
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            store,
+            outbox: Vec::new(),
+            faults: Faults::default(),
+            injector: None,
+        };
         let mut store = Store::new(&self.engine, state);
         let plugin = Plugin::instantiate(&mut store, &self.component, &self.linker)?;
         Ok(Instance { store, plugin, engine: None, admin: None })

@@ -6,9 +6,12 @@
 //!   (typed calls returning `Err` for a trap and `Ok(Err(wit error))` for expected failures).
 //! * [`surface`]: the [`surface::Surface`] trait over [`surface::Native`] and
 //!   [`surface::ComponentSurface`].
+//! * [`adapter`]: the component's adapter of the fault-injection harness
+//!   (`tests/faults/README.md`), driven by the `fault-adapter` binary.
 //! * [`scenario`]: the interpreter of the scenario files ([`scenario::Scenario`]),
 //!   [`scenario::run_scenario`] for the shared one, and its [`scenario::Transcript`].
 
+pub mod adapter;
 pub mod clock;
 pub mod convert;
 pub mod host;

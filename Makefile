@@ -11,7 +11,9 @@
 #   make python-tests   install the Python package in target/python-venv and run its tests
 #   make node-tests     install the Node package's and the Node host's dependencies and run their tests
 #   make e2e      the web demo end to end in headless Chromium
-#   make pg-tests   the PostgreSQL stores of the example hosts against a throwaway local server
+#   make fault-tests   every fault at every call of the shared scenario, on all four surfaces
+#   make pg-tests   the PostgreSQL stores of the example hosts and the 4-process race test (tests/race) on a throwaway local server
+#   make scaling    sign-ins per second with 1, 2 and 4 processes on PostgreSQL and SQLite into docs/scaling.md
 #   make fuzz     every fuzz target (fuzz/) for FUZZ_SECONDS each (default 60)
 #   make bench    benchmarks against each language's usual libraries into docs/benchmarks.md (BENCH_ARGS=--quick)
 #   make screenshots    run e2e and refresh docs/screenshots/
@@ -50,6 +52,7 @@ test: toolchain
 	@$(call suite,fuzz-smoke,$(MAKE) --no-print-directory fuzz-smoke)
 	@$(call suite,python,$(MAKE) --no-print-directory python-tests)
 	@$(call suite,node,$(MAKE) --no-print-directory node-tests)
+	@$(call suite,faults,$(MAKE) --no-print-directory fault-tests)
 	@$(call suite,postgres,$(MAKE) --no-print-directory pg-tests)
 	@$(call suite,e2e,$(MAKE) --no-print-directory e2e)
 
@@ -111,13 +114,14 @@ $(PY_VENV)/ready: bindings/python/requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
-PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host bench/run.py bench/test_run.py bench/python
+PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host bench/run.py bench/test_run.py bench/python tests/faults tests/race bench/scaling
 python-tests: $(PY_VENV)/ready
 	$(PY) -m pip install --quiet --disable-pip-version-check ./bindings/python
 	$(PY_VENV)/bin/ruff format --check --quiet --config bindings/python/pyproject.toml $(PY_SOURCES)
 	$(PY_VENV)/bin/ruff check --quiet --no-cache --config bindings/python/pyproject.toml $(PY_SOURCES)
-	cd bindings/python && MYPYPATH=tests ../../$(PY) -m mypy --strict --cache-dir=/dev/null src/twofa tests ../../examples/python-host
+	cd bindings/python && MYPYPATH=tests ../../$(PY) -m mypy --strict --cache-dir=/dev/null src/twofa tests ../../examples/python-host ../../tests/faults
 	$(PY) -m mypy --strict --cache-dir=/dev/null bench/run.py bench/test_run.py
+	MYPYPATH=examples/python-host $(PY) -m mypy --strict --cache-dir=/dev/null tests/race/race.py tests/race/worker.py bench/scaling/scaling.py bench/scaling/scaling_worker.py
 	$(PY) -m pytest -q -p no:cacheprovider bindings/python/tests examples/python-host
 	$(PY) -m pytest -q -p no:cacheprovider -W error bench/test_run.py
 
@@ -190,5 +194,10 @@ include tests/c/c-tests.mk
 include examples/c-host/c-host.mk
 include ffi/install.mk
 
+# The fault-injection harness on the C, WASI component, Python and Node surfaces (tests/faults).
+include tests/faults/faults.mk
+
 # PostgreSQL: a throwaway server for the tests and the PostgreSQL stores of the example hosts.
 include tests/pg/pg.mk
+include tests/race/race.mk
+include bench/scaling/scaling.mk

@@ -1,6 +1,10 @@
 """The runner of the shared scenarios (tests/scenarios/*.json, format in its README.md) for the
 Python engines: it only translates each step into a call of `twofa.Engine` or
-`twofa.aio.Engine`; the expectations are in the JSON."""
+`twofa.aio.Engine`; the expectations are in the JSON.
+
+The pieces that do not need an engine (`Values`: value expressions; `verify`: expectations;
+`call_op`: the op → method mapping) are also used by the fault-injection harness and its Python
+adapter (tests/faults)."""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ import hashlib
 import inspect
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyotp
 
@@ -43,7 +48,23 @@ def wrong_totp(secret: str, t: int) -> str:
     return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in valid)
 
 
-def mailed_code(outbox: list[twofa.Message], address: str) -> str:
+class Mailed(Protocol):
+    """A delivered message, as far as the values need it (`twofa.Message` is one)."""
+
+    @property
+    def to(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+class Timed(Protocol):
+    """A clock the runner reads (and sets) in Unix seconds (`conftest.Clock` is one)."""
+
+    t: int
+
+
+def mailed_code(outbox: Sequence[Mailed], address: str) -> str:
     """The first run of 6+ digits in the last message to `address`."""
     for message in reversed(outbox):
         if message.to == address:
@@ -90,17 +111,59 @@ def as_json(outcome: Any) -> Any:
     return json.loads(json.dumps(dataclasses.asdict(outcome)))
 
 
-class Runner:
-    """Runs one scenario against an engine whose clock and outbox the runner controls."""
+def call_op(engine: Any, op: str, user: str, a: dict[str, Any]) -> Any:
+    """Calls the engine method of a canonical operation (``admin.`` prefixed for the admin
+    handle) with its arguments by their canonical names; returns what the method returns."""
+    e = engine
+    step_up = a.get("step_up")
+    calls = {
+        "security_status": lambda: e.security_status(user),
+        "set_contact_email": lambda: e.set_contact_email(user, a["address"]),
+        "mark_order_created": lambda: e.mark_order_created(user),
+        "totp_enroll_begin": lambda: e.totp_enroll_begin(user, a["account_name"], step_up),
+        "totp_enroll_confirm": lambda: e.totp_enroll_confirm(user, a["code"], step_up),
+        "email_enroll_begin": lambda: e.email_enroll_begin(user, a["address"], step_up),
+        "email_enroll_confirm": lambda: e.email_enroll_confirm(user, a["code"], step_up),
+        "webauthn_register_begin": lambda: e.webauthn_register_begin(user, a["friendly_name"], step_up),
+        "webauthn_register_finish": lambda: e.webauthn_register_finish(user, a["credential_json"], step_up),
+        "rename_method": lambda: e.rename_method(user, a["method_id"], a["label"], step_up),
+        "remove_method": lambda: e.remove_method(user, a["method_id"], step_up),
+        "recovery_codes_generate": lambda: e.recovery_codes_generate(user, step_up),
+        "login_begin": lambda: e.login_begin(user),
+        "login_send_email_code": lambda: e.login_send_email_code(user, a["challenge"]),
+        "login_verify": lambda: e.login_verify(user, a["challenge"], a["proof"]["kind"], a["proof"]["value"]),
+        "admin.totp_import": lambda: e.admin().totp_import(
+            user, a["secret"], algorithm=a["algorithm"], digits=a["digits"], period=a["period"]
+        ),
+        "admin.delete_user": lambda: e.admin().delete_user(user),
+    }
+    if op not in calls:
+        raise ScenarioFailed(f"unknown op {op!r}")
+    return calls[op]()
 
-    def __init__(self, engine: Any, clock: Any, outbox: list[twofa.Message], origin: str) -> None:
-        self.engine = engine
+
+def verify(where: str, step: dict[str, Any], got: str, subject: Any) -> None:
+    """Checks one run of an operation step against its `expect` and `check`: `got` is ``"ok"``
+    or the error name, `subject` the outcome JSON (or ``{name, code, retry_after}``)."""
+    expect = step.get("expect", "ok")
+    if got != expect:
+        raise ScenarioFailed(f"{where}: expected {expect}, got {got}")
+    for path, expected in step.get("check", {}).items():
+        actual = lookup(subject, path)
+        if not matches(actual, expected):
+            raise ScenarioFailed(f"{where}: {path} is {actual!r}, expected {expected!r}")
+
+
+class Values:
+    """The state value expressions read: saved variables, the software authenticators, the
+    delivered messages and the clock; evaluates the expressions of a step's arguments."""
+
+    def __init__(self, clock: Timed, outbox: Sequence[Mailed], origin: str) -> None:
         self.clock = clock
         self.outbox = outbox
         self.origin = origin
         self.vars: dict[str, Any] = {}
         self.authenticators: dict[str, SoftAuthenticator] = {}
-        self.transcript: list[str] = []
 
     def value(self, v: Any) -> Any:
         """Evaluates a value expression."""
@@ -129,34 +192,23 @@ class Runner:
             return {k: self.value(x) for k, x in v.items()}
         return v
 
+    def save(self, step: dict[str, Any], subject: Any) -> None:
+        """Keeps the step's `save` values of an outcome."""
+        for name, path in step.get("save", {}).items():
+            self.vars[name] = lookup(subject, path)
+
+
+class Runner(Values):
+    """Runs one scenario against an engine whose clock and outbox the runner controls."""
+
+    def __init__(self, engine: Any, clock: Any, outbox: list[twofa.Message], origin: str) -> None:
+        super().__init__(clock, outbox, origin)
+        self.engine = engine
+        self.transcript: list[str] = []
+
     def call(self, op: str, user: str, a: dict[str, Any]) -> Any:
         """Calls the engine method of a canonical operation with the step's arguments."""
-        e = self.engine
-        step_up = a.get("step_up")
-        calls = {
-            "security_status": lambda: e.security_status(user),
-            "set_contact_email": lambda: e.set_contact_email(user, a["address"]),
-            "mark_order_created": lambda: e.mark_order_created(user),
-            "totp_enroll_begin": lambda: e.totp_enroll_begin(user, a["account_name"], step_up),
-            "totp_enroll_confirm": lambda: e.totp_enroll_confirm(user, a["code"], step_up),
-            "email_enroll_begin": lambda: e.email_enroll_begin(user, a["address"], step_up),
-            "email_enroll_confirm": lambda: e.email_enroll_confirm(user, a["code"], step_up),
-            "webauthn_register_begin": lambda: e.webauthn_register_begin(user, a["friendly_name"], step_up),
-            "webauthn_register_finish": lambda: e.webauthn_register_finish(user, a["credential_json"], step_up),
-            "rename_method": lambda: e.rename_method(user, a["method_id"], a["label"], step_up),
-            "remove_method": lambda: e.remove_method(user, a["method_id"], step_up),
-            "recovery_codes_generate": lambda: e.recovery_codes_generate(user, step_up),
-            "login_begin": lambda: e.login_begin(user),
-            "login_send_email_code": lambda: e.login_send_email_code(user, a["challenge"]),
-            "login_verify": lambda: e.login_verify(user, a["challenge"], a["proof"]["kind"], a["proof"]["value"]),
-            "admin.totp_import": lambda: e.admin().totp_import(
-                user, a["secret"], algorithm=a["algorithm"], digits=a["digits"], period=a["period"]
-            ),
-            "admin.delete_user": lambda: e.admin().delete_user(user),
-        }
-        if op not in calls:
-            raise ScenarioFailed(f"unknown op {op!r}")
-        return calls[op]()
+        return call_op(self.engine, op, user, a)
 
     async def step(self, index: int, step: dict[str, Any]) -> None:
         """Runs one step (all its repeats)."""
@@ -184,15 +236,8 @@ class Runner:
                 self.transcript.append(f"{op} {user}: {err.name}{suffix}")
                 if step.get("expect", "ok") == "ok":
                     raise ScenarioFailed(f"{where}: expected success, got {err!r}") from err
-            expect = step.get("expect", "ok")
-            if got != expect:
-                raise ScenarioFailed(f"{where}: expected {expect}, got {got}")
-            for path, expected in step.get("check", {}).items():
-                actual = lookup(subject, path)
-                if not matches(actual, expected):
-                    raise ScenarioFailed(f"{where}: {path} is {actual!r}, expected {expected!r}")
-            for name, path in step.get("save", {}).items():
-                self.vars[name] = lookup(subject, path)
+            verify(where, step, got, subject)
+            self.save(step, subject)
             if "mails" in step and len(self.outbox) - sent_before != step["mails"]:
                 raise ScenarioFailed(f"{where}: {len(self.outbox) - sent_before} mails sent, expected {step['mails']}")
 

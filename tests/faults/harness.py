@@ -1,0 +1,804 @@
+"""The fault-injection harness (tests/faults/README.md): runs the shared scenario on one surface
+through its adapter and, for every operation step, injects every fault kind the adapter supports
+at every call the step makes, judging each run by the README's rules.
+
+    python tests/faults/harness.py [--kinds fail,stale] [--steps 40-60] [-v] -- <adapter command...>
+
+It needs the Python environment of `make python-tests` (target/python-venv): the scenario's
+values come from bindings/python/tests/scenario.py (pyotp, the software authenticator).
+Exits 0 with a one-line summary, or 1 with the first violation, in full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bindings" / "python" / "tests"))
+
+from scenario import ScenarioFailed, Values, verify
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADER = ROOT / "include" / "twofa.h"
+SCENARIO = ROOT / "tests" / "scenarios" / "security_tab.json"
+
+#: The calls each kind counts and fires at (the verbs of the `calls` log).
+DOMAINS: dict[str, tuple[str, ...]] = {
+    "fail": ("get", "put", "delete"),
+    "crash": ("get", "put", "delete"),
+    "conflict": ("put", "delete"),
+    "corrupt": ("get",),
+    "stale": ("get",),
+    "mail-fail": ("send",),
+    "mail-crash": ("send",),
+}
+STORE_KINDS = ("fail", "crash", "conflict", "corrupt", "stale")
+#: Kinds a run can never absorb: a failed store call or an unreadable record is neither retried
+#: nor ignored.
+NEVER_ABSORBED = ("fail", "crash", "corrupt")
+#: The error a failed run of each kind answers (None: the kind must always be absorbed);
+#: `crash`/`mail-crash` are resolved with the adapter's `crash_error` (see `expected_error`).
+KIND_ERRORS: dict[str, str | None] = {
+    "fail": "storage",
+    "crash": "storage",
+    "conflict": "conflict",
+    "corrupt": "storage",
+    "stale": None,
+    "mail-fail": "mail",
+    "mail-crash": "mail",
+}
+#: Operations whose mails carry a one-time code, and how an undelivered one is tried.
+CODE_OPS = ("email_enroll_begin", "login_send_email_code")
+#: Generous: a command that has not answered by then has hung.
+COMMAND_TIMEOUT = 120.0
+#: More calls of one domain than any operation makes: the fault never stops firing.
+MAX_N = 200
+
+
+# -------------------------------------------------------------------------------------------
+# Small pieces.
+
+
+class Violation(Exception):
+    """A rule of the README was broken (or the adapter misbehaved)."""
+
+
+def status_codes(header: Path = HEADER) -> dict[str, int]:
+    """The error names and codes of the C header's `TWOFA_*` status defines (`storage` → 12)."""
+    codes: dict[str, int] = {}
+    for name, value in re.findall(r"^#define TWOFA_([A-Z_]+) (\d+)\s*$", header.read_text(), re.MULTILINE):
+        if name != "OK" and not name.startswith(("CALLBACK_", "ACTION_", "MAX_")):
+            codes[name.lower()] = int(value)
+    if "storage" not in codes or "internal" not in codes:
+        raise SystemExit(f"harness: no TWOFA_* status codes found in {header}")
+    return codes
+
+
+def shape(v: Any) -> Any:
+    """The structure of a JSON value: every string replaced by its length."""
+    if isinstance(v, str):
+        return f"<{len(v)} chars>"
+    if isinstance(v, list):
+        return [shape(x) for x in v]
+    if isinstance(v, dict):
+        return {k: shape(x) for k, x in v.items()}
+    return v
+
+
+def outline(v: Any) -> Any:
+    """The structure of an outcome: every string replaced by ``"<string>"`` (a QR code's SVG
+    differs in length from secret to secret)."""
+    if isinstance(v, str):
+        return "<string>"
+    if isinstance(v, list):
+        return [outline(x) for x in v]
+    if isinstance(v, dict):
+        return {k: outline(x) for k, x in v.items()}
+    return v
+
+
+Records = dict[str, tuple[bytes, int]]
+
+
+def record_shape(value: bytes) -> Any:
+    """The structure of a stored value: its JSON's shape, or its length if it is not JSON."""
+    try:
+        return shape(json.loads(value))
+    except (UnicodeDecodeError, ValueError):
+        return f"<{len(value)} bytes>"
+
+
+def key_shape(key: str, known: Records) -> str:
+    """A key as structures compare it: itself if the before-state has it, else its prefix and
+    the length of its last segment (a new WebAuthn credential's key holds its random id)."""
+    if key in known:
+        return key
+    prefix, _, last = key.rpartition("/")
+    return f"{prefix}/<{len(last)} chars>"
+
+
+def store_shape(records: Records, known: Records) -> list[tuple[str, str]]:
+    """The structure of a store: each record's key shape and value shape, sorted."""
+    return sorted((key_shape(k, known), json.dumps(record_shape(v))) for k, (v, _) in records.items())
+
+
+def calls_shape(calls: list[str], known: Records) -> list[str]:
+    """A calls log with the keys as `key_shape` gives them."""
+    shaped = []
+    for call in calls:
+        verb, _, key = call.partition(" ")
+        shaped.append(call if verb == "send" else f"{verb} {key_shape(key, known)}")
+    return shaped
+
+
+def changed(before: Records, after: Records) -> set[str]:
+    """The keys whose presence, bytes or version differ."""
+    return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
+def changed_shape(before: Records, after: Records) -> list[str]:
+    """`changed` with new keys as their shapes."""
+    return sorted(key_shape(k, before) for k in changed(before, after))
+
+
+def show_records(records: Records, keys: Sequence[str] | None = None) -> str:
+    """Records as text, one per line (`key vVERSION: value`)."""
+    lines = []
+    for key in sorted(records if keys is None else keys):
+        if key not in records:
+            lines.append(f"    {key}: <absent>")
+            continue
+        value, version = records[key]
+        text = value.decode("utf-8", errors="backslashreplace")
+        lines.append(f"    {key} v{version}: {text[:3000]}{'...' if len(text) > 3000 else ''}")
+    return "\n".join(lines) or "    <empty>"
+
+
+def show_diff(before: Records, after: Records) -> str:
+    keys = sorted(changed(before, after))
+    if not keys:
+        return f"  (no difference; {len(before)} records)"
+    same = sorted(before.keys() & after.keys() - set(keys))
+    return (
+        f"  before (records that differ):\n{show_records(before, keys)}\n"
+        f"  after:\n{show_records(after, keys)}\n"
+        f"  unchanged: {', '.join(same) or '-'}"
+    )
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A message the adapter's mailer was handed."""
+
+    to: str
+    subject: str
+    text: str
+    delivered: bool
+
+
+def code_in(text: str) -> str | None:
+    found = re.search(r"\d{6,}", text)
+    return found.group() if found else None
+
+
+@dataclass
+class Answer:
+    """The answer to a `run`/`admin` command."""
+
+    outcome: Any
+    error: dict[str, Any] | None
+    fired: bool
+    calls: list[str]
+    mails: list[Mail]
+    raw: dict[str, Any]
+
+    @property
+    def got(self) -> str:
+        """``"ok"`` or the error's name."""
+        return "ok" if self.error is None else str(self.error["name"])
+
+    def subject(self) -> Any:
+        """What a step's `check` paths and `save` read: the outcome, or the error's name, code
+        and retry_after (read from the message, `retry in N s`, when the adapter gives none)."""
+        if self.error is None:
+            return self.outcome
+        retry_after = self.error.get("retry_after")
+        if retry_after is None:
+            found = re.search(r"retry in (\d+) s", str(self.error.get("message", "")))
+            retry_after = int(found.group(1)) if found else None
+        return {"name": self.error["name"], "code": self.error["code"], "retry_after": retry_after}
+
+    def delivered(self) -> list[Mail]:
+        return [m for m in self.mails if m.delivered]
+
+    def summary(self) -> str:
+        what = "ok" if self.error is None else json.dumps(self.error)
+        mails = ", ".join(f"{m.to} ({'delivered' if m.delivered else 'not delivered'})" for m in self.mails)
+        return f"answer {what}; fired {self.fired}; calls {self.calls}; mails [{mails}]"
+
+
+# -------------------------------------------------------------------------------------------
+# The adapter process.
+
+
+class Adapter:
+    """An adapter process and the line protocol."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin = self.proc.stdin
+        self.fd = self.proc.stdout.fileno()
+        self.buffer = b""
+        self.commands = 0
+
+    def close(self) -> int:
+        """Ends the adapter (end of input) and returns its exit status (a sanitizer's leak
+        report at exit makes it non-zero)."""
+        try:
+            self.stdin.close()
+            return self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            return self.proc.wait()
+
+    def _line(self, command: str) -> bytes:
+        deadline = time.monotonic() + COMMAND_TIMEOUT
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.fd], [], [], max(left, 0))
+            if not ready:
+                raise Violation(f"the adapter did not answer `{command[:200]}` within {COMMAND_TIMEOUT:.0f} s")
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                status = self.proc.poll()
+                raise Violation(f"the adapter exited (status {status}) instead of answering `{command[:200]}`")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line
+
+    def ask(self, command: str) -> dict[str, Any]:
+        """Sends one command; its JSON answer."""
+        self.commands += 1
+        try:
+            self.stdin.write(command.encode() + b"\n")
+            self.stdin.flush()
+        except BrokenPipeError as e:
+            raise Violation(f"the adapter exited (status {self.proc.poll()}) before `{command[:200]}`") from e
+        line = self._line(command)
+        try:
+            answer = json.loads(line)
+        except ValueError as e:
+            raise Violation(f"`{command[:200]}`: the adapter answered a line that is not JSON: {line[:500]!r}") from e
+        if not isinstance(answer, dict):
+            raise Violation(f"`{command[:200]}`: the answer is not an object: {line[:500]!r}")
+        return answer
+
+    def ok(self, command: str) -> None:
+        answer = self.ask(command)
+        if answer != {"ok": True}:
+            raise Violation(f'`{command[:200]}` answered {json.dumps(answer)[:2000]}, not {{"ok": true}}')
+
+    def dump(self) -> Records:
+        answer = self.ask("dump")
+        records = answer.get("records")
+        if not isinstance(records, dict):
+            raise Violation(f"`dump` answered {json.dumps(answer)[:2000]}")
+        try:
+            return {k: (base64.b64decode(r["value"], validate=True), int(r["version"])) for k, r in records.items()}
+        except (KeyError, TypeError, ValueError) as e:
+            raise Violation(f"`dump` answered a malformed record ({e}): {json.dumps(answer)[:2000]}") from e
+
+    def run(self, admin: bool, user: str, request: dict[str, Any]) -> Answer:
+        command = f"{'admin' if admin else 'run'} {user} {json.dumps(request)}"
+        raw = self.ask(command)
+        try:
+            if set(raw) != {"outcome", "error", "fired", "calls", "mails"}:
+                raise ValueError(f"fields {sorted(raw)}")
+            outcome, error, fired, calls = raw["outcome"], raw["error"], raw["fired"], raw["calls"]
+            if (outcome is None) == (error is None):
+                raise ValueError("exactly one of outcome and error must be null")
+            if error is not None and not (
+                isinstance(error, dict) and {"name", "code", "message", "callback"} <= set(error)
+            ):
+                raise ValueError("error needs name, code, message and callback")
+            if not isinstance(fired, bool) or not all(isinstance(c, str) for c in calls):
+                raise ValueError("fired is a boolean, calls a list of strings")
+            mails = [Mail(str(m["to"]), str(m["subject"]), str(m["text"]), bool(m["delivered"])) for m in raw["mails"]]
+        except (KeyError, TypeError, ValueError) as e:
+            raise Violation(f"`{command[:300]}`: malformed answer ({e}): {json.dumps(raw)[:3000]}") from e
+        return Answer(outcome, error, fired, list(calls), mails, raw)
+
+
+# -------------------------------------------------------------------------------------------
+# The scenario's state on the driver's side.
+
+
+@dataclass
+class Clock:
+    t: int = 0
+
+
+class State(Values):
+    """The driver's state: saved variables, software authenticators, delivered messages, clock."""
+
+    clock: Clock
+    outbox: list[Mail]
+
+    def __init__(self, origin: str) -> None:
+        super().__init__(Clock(), [], origin)
+
+    def copy(self) -> State:
+        """A deep copy (authenticators are cloned: same keys, their own counters)."""
+        twin = State(self.origin)
+        twin.clock.t = self.clock.t
+        twin.outbox = list(self.outbox)
+        twin.vars = copy.deepcopy(self.vars)
+        twin.authenticators = {name: key.clone() for name, key in self.authenticators.items()}
+        return twin
+
+
+@dataclass
+class OpStep:
+    """One run of an operation step (a step with `repeat` gives several), and what the
+    fault-free run recorded for it."""
+
+    pos: int
+    index: int
+    rep: int
+    step: dict[str, Any]
+    state: State = field(init=False)
+    before: Records = field(init=False)
+    after: Records = field(init=False)
+    answer: Answer = field(init=False)
+
+    @property
+    def op(self) -> str:
+        return str(self.step["op"])
+
+    @property
+    def user(self) -> str:
+        return str(self.step["user"])
+
+    @property
+    def slot(self) -> str:
+        return f"s{self.pos}"
+
+    def where(self) -> str:
+        note = f": {self.step['note']}" if "note" in self.step else ""
+        repeats = self.step.get("repeat", 1)
+        rep = f" (run {self.rep + 1} of {repeats})" if repeats > 1 else ""
+        return f"step {self.index}{rep} ({self.op} {self.user}{note})"
+
+
+# -------------------------------------------------------------------------------------------
+# The harness.
+
+
+@dataclass
+class Tally:
+    absorbed: int = 0
+    failed: int = 0
+
+
+class Harness:
+    def __init__(self, adapter: Adapter, scenario: dict[str, Any], verbose: bool) -> None:
+        self.adapter = adapter
+        self.scenario = scenario
+        self.verbose = verbose
+        self.codes = status_codes()
+        hello = adapter.ask("hello")
+        try:
+            self.surface = str(hello["surface"])
+            self.kinds = [str(k) for k in hello["kinds"]]
+            self.crash_error = str(hello["crash_error"])
+        except (KeyError, TypeError) as e:
+            raise Violation(f"`hello` answered {json.dumps(hello)}") from e
+        unknown = [k for k in self.kinds if k not in DOMAINS]
+        if unknown:
+            raise Violation(f"`hello`: unknown fault kinds {unknown}")
+        self.ops: list[OpStep] = []
+        self.tally = {kind: Tally() for kind in self.kinds}
+        self.code_tries = 0
+        self.renewed = 0
+        self.partial = 0
+        self.committed = 0
+
+    # -- checks shared by every run -----------------------------------------------------------
+
+    def check_error(self, answer: Answer, context: str) -> None:
+        """The error's code is the surface's code for its name (C header), or the crash error."""
+        if answer.error is None:
+            return
+        name, code = answer.error["name"], answer.error["code"]
+        if name in self.codes:
+            if code != self.codes[name]:
+                raise Violation(
+                    f"{context}: error {name} has code {code!r}, the header says {self.codes[name]}"
+                    f"\n  {answer.summary()}"
+                )
+        elif name != self.crash_error:
+            raise Violation(f"{context}: an error that is no twofa error\n  {answer.summary()}")
+        elif code is not None:
+            raise Violation(f"{context}: {name} is no twofa error, its code must be null\n  {answer.summary()}")
+        if not isinstance(answer.error["message"], str):
+            raise Violation(f"{context}: the error has no message\n  {answer.summary()}")
+
+    def expect(self, op: OpStep, answer: Answer, context: str, state: State) -> None:
+        """The scenario's expectations of one run of `op` (expect, check, mails); then its `save`
+        values go to the state's variables."""
+        self.check_error(answer, context)
+        try:
+            verify(context, op.step, answer.got, answer.subject())
+        except ScenarioFailed as e:
+            message = str(e) if str(e).startswith(context) else f"{context}: {e}"
+            raise Violation(f"{message}\n  {answer.summary()}") from e
+        except (IndexError, ValueError, TypeError) as e:
+            raise Violation(f"{context}: cannot check the answer ({e!r})\n  {answer.summary()}") from e
+        delivered = len(answer.delivered())
+        if "mails" in op.step and delivered != op.step["mails"]:
+            raise Violation(
+                f"{context}: {delivered} mails delivered, expected {op.step['mails']}\n  {answer.summary()}"
+            )
+        try:
+            state.save(op.step, answer.subject())
+        except ScenarioFailed as e:
+            raise Violation(f"{context}: {e}\n  {answer.summary()}") from e
+
+    # -- running a step -----------------------------------------------------------------------
+
+    def perform(self, op: OpStep, state: State, fault: tuple[str, int] | None = None) -> tuple[Answer, dict[str, Any]]:
+        """Runs `op` with freshly evaluated values (the fault armed first); delivered mails go
+        to the state's outbox."""
+        try:
+            args = state.value(op.step.get("args", {}))
+        except (ScenarioFailed, ValueError, KeyError) as e:
+            raise Violation(f"{op.where()}: cannot evaluate the arguments: {e}") from e
+        if fault is not None:
+            self.adapter.ok(f"fault {fault[0]} {fault[1]}")
+        admin = op.op.startswith("admin.")
+        answer = self.adapter.run(admin, op.user, {"op": op.op.removeprefix("admin."), **args})
+        state.outbox.extend(answer.delivered())
+        return answer, args
+
+    def set_time(self, state: State, t: int) -> None:
+        state.clock.t = t
+        self.adapter.ok(f"time {t}")
+
+    # -- the fault-free run -------------------------------------------------------------------
+
+    def reference(self) -> None:
+        """Runs the scenario fault-free, recording every op step's before-state, driver state,
+        answer and after-state, and checking the scenario's expectations."""
+        self.adapter.ok(f"config {json.dumps(self.scenario['config'])}")
+        state = State(self.scenario["origin"])
+        self.set_time(state, 0)
+        for index, step in enumerate(self.scenario["steps"]):
+            if "time" in step:
+                self.set_time(state, int(step["time"]))
+                continue
+            if "advance" in step:
+                self.set_time(state, state.clock.t + int(step["advance"]))
+                continue
+            for rep in range(step.get("repeat", 1)):
+                op = OpStep(len(self.ops), index, rep, step)
+                self.adapter.ok(f"save {op.slot}")
+                op.before = self.adapter.dump()
+                op.state = state.copy()
+                answer, _ = self.perform(op, state)
+                context = f"fault-free run, {op.where()}"
+                self.expect(op, answer, context, state)
+                if answer.fired:
+                    raise Violation(f"{context}: fired is true with no fault armed\n  {answer.summary()}")
+                op.answer = answer
+                op.after = self.adapter.dump()
+                self.ops.append(op)
+
+    # -- the fault runs -----------------------------------------------------------------------
+
+    def expected_error(self, op: OpStep, kind: str) -> str | None:
+        """The error a failed run of `kind` must answer (None: it must not fail). A failed notice
+        never fails its operation: only the code-sending operations answer `mail` (a crash that
+        is a trap ends any operation)."""
+        if kind in ("crash", "mail-crash") and self.crash_error != "storage":
+            return self.crash_error
+        if kind.startswith("mail-") and op.op not in CODE_OPS:
+            return None
+        return KIND_ERRORS[kind]
+
+    def fault_run(self, op: OpStep, kind: str, n: int) -> bool:
+        """One run of `op` with `kind` armed at call `n`; whether the fault fired."""
+        state = op.state.copy()
+        self.adapter.ok(f"load {op.slot}")
+        self.set_time(state, op.state.clock.t)
+        restored = self.adapter.dump()
+        label = f"{op.where()}, fault {kind} at call {n} [{self.surface}]"
+        if restored != op.before:
+            raise Violation(f"{label}: `load {op.slot}` did not restore the store\n{show_diff(op.before, restored)}")
+        answer, args = self.perform(op, state, (kind, n))
+        domain = [c for c in answer.calls if c.split(" ", 1)[0] in DOMAINS[kind]]
+        if answer.fired != (len(domain) >= n):
+            raise Violation(
+                f"{label}: the adapter says fired={answer.fired} but made {len(domain)} calls of the"
+                f" domain {DOMAINS[kind]}\n  {answer.summary()}"
+            )
+        after = self.adapter.dump()
+        details = f"\n  {answer.summary()}\n  fault-free: {op.answer.summary()}\n{show_diff(op.before, after)}"
+        self.check_error(answer, label)
+
+        if not answer.fired:
+            # Rule 1: exactly the fault-free run.
+            ref = op.answer
+            same = (
+                calls_shape(answer.calls, op.before) == calls_shape(ref.calls, op.before)
+                and answer.got == ref.got
+                and outline(answer.outcome) == outline(ref.outcome)
+                and store_shape(after, op.before) == store_shape(op.after, op.before)
+                and changed_shape(op.before, after) == changed_shape(op.before, op.after)
+            )
+            if not same:
+                raise Violation(
+                    f"{label}: the fault did not fire, yet the run differs from the fault-free one{details}"
+                )
+            self.expect(op, answer, label, state)
+            return False
+
+        faulted_at = [i for i, c in enumerate(answer.calls) if c.split(" ", 1)[0] in DOMAINS[kind]][n - 1]
+        faulted = answer.calls[faulted_at]
+        if self.verbose:
+            print(f"  {label}: {answer.got} (faulted `{faulted}`)", file=sys.stderr)
+        if answer.got == op.step.get("expect", "ok"):
+            self.absorbed(op, kind, label, answer, after, state, details)
+            self.tally[kind].absorbed += 1
+            self.next_step(op, state, label, details)
+        else:
+            committed = self.failed(op, kind, label, answer, after, args, faulted_at, details)
+            self.tally[kind].failed += 1
+            if not committed:
+                # Only the scenario's expectations: the retry's values are evaluated afresh (a
+                # WebAuthn assertion carries the next signature counter), so its records may
+                # differ in numbers from the fault-free run's.
+                retry, _ = self.perform(op, state)
+                self.expect(op, retry, f"{label}, then the step again without fault", state)
+            self.next_step(op, state, label, details)
+        return True
+
+    def absorbed(
+        self, op: OpStep, kind: str, label: str, answer: Answer, after: Records, state: State, details: str
+    ) -> None:
+        """Rule 2: the answer the scenario expects, and the fault-free after-state's structure."""
+        if kind in NEVER_ABSORBED:
+            raise Violation(
+                f"{label}: answered {answer.got} as the scenario expects, but a {kind} fault cannot be absorbed"
+                f" (the engine ignored a failed call or an unreadable record){details}"
+            )
+        self.expect(op, answer, f"{label} (absorbed)", state)
+        if kind in STORE_KINDS and outline(answer.outcome) != outline(op.answer.outcome):
+            raise Violation(
+                f"{label}: absorbed, but the outcome has another structure than the fault-free one:\n"
+                f"  {json.dumps(outline(answer.outcome))}\n"
+                f"  fault-free: {json.dumps(outline(op.answer.outcome))}{details}"
+            )
+        self.like_reference(op, f"{label} (absorbed)", after, answer.summary())
+
+    def reference_mismatch(self, op: OpStep, after: Records) -> str | None:
+        """Why the store does not have the structure of the fault-free after-state, or where a
+        record changed that did not change fault-free, or the other way round (None: it has)."""
+        got, want = store_shape(after, op.before), store_shape(op.after, op.before)
+        if got != want:
+            keys = sorted({k for k in after.keys() | op.after.keys() if after.get(k) != op.before.get(k)})
+            return (
+                f"the stored records have another structure than the fault-free after-state\n"
+                f"  structure: {got}\n  fault-free: {want}\n  after:\n{show_records(after, keys)}\n"
+                f"  fault-free after:\n{show_records(op.after, keys)}"
+            )
+        if changed_shape(op.before, after) != changed_shape(op.before, op.after):
+            return (
+                f"records changed: {sorted(changed(op.before, after))}; fault-free:"
+                f" {sorted(changed(op.before, op.after))}\n{show_diff(op.before, after)}"
+            )
+        return None
+
+    def like_reference(self, op: OpStep, label: str, after: Records, summary: str) -> None:
+        """The store has the structure of the fault-free after-state, and a record changed iff
+        it changed fault-free."""
+        mismatch = self.reference_mismatch(op, after)
+        if mismatch is not None:
+            raise Violation(f"{label}: {mismatch}\n  {summary}")
+
+    def failed(
+        self,
+        op: OpStep,
+        kind: str,
+        label: str,
+        answer: Answer,
+        after: Records,
+        args: dict[str, Any],
+        faulted_at: int,
+        details: str,
+    ) -> bool:
+        """Rule 3: the kind's error, the before-state exactly, and no code the failed run mailed
+        (delivered or not: a failed operation arms none) is accepted.
+
+        A trap (an error that is no twofa error: the component's `crash_error`) ends the instance
+        mid-operation, and the outcome is unknown as after a panic: the records the run wrote
+        before the trap may keep what it wrote. Returns whether the run committed the step (the
+        store has the fault-free after-state's structure): then the step is not run again."""
+        faulted = answer.calls[faulted_at]
+        want = self.expected_error(op, kind)
+        if want is None or answer.got != want:
+            expected = f"the answer {op.step.get('expect', 'ok')} (absorbed)" + (f" or {want}" if want else "")
+            raise Violation(f"{label}: answered {answer.got}, expected {expected}{details}")
+        assert answer.error is not None
+        callback = answer.error["callback"]
+        if callback is not None:
+            verb = faulted.split(" ", 1)[0]
+            if kind in STORE_KINDS and callback != f"store.{verb}":
+                raise Violation(
+                    f"{label}: the error names callback {callback!r}, the fault was at `{faulted}`{details}"
+                )
+            if kind not in STORE_KINDS and str(callback).startswith("store."):
+                raise Violation(f"{label}: a mail fault, but the error names callback {callback!r}{details}")
+        same_bytes = {k: v for k, (v, _) in after.items()} == {k: v for k, (v, _) in op.before.items()}
+        renewed = {k for k in changed(op.before, after) if k in after and k in op.before}
+        committed = False
+        if not same_bytes or renewed - self.written_back(op, answer, faulted_at):
+            if answer.got in self.codes:
+                raise Violation(
+                    f"{label}: the step failed ({answer.got}) but the store is not its before-state{details}"
+                )
+            written = {
+                call.partition(" ")[2]
+                for i, call in enumerate(answer.calls)
+                if call.startswith(("put ", "delete ")) and i != faulted_at
+            }
+            if changed(op.before, after) - written:
+                raise Violation(
+                    f"{label}: the step ended in {answer.got} and changed records it never wrote"
+                    f" ({sorted(changed(op.before, after) - written)}){details}"
+                )
+            committed = self.reference_mismatch(op, after) is None
+            self.partial += not committed
+            self.committed += committed
+            if self.verbose:
+                state = "committed" if committed else "half-written"
+                print(f"    {answer.got}: {sorted(changed(op.before, after))} {state}", file=sys.stderr)
+        else:
+            self.renewed += bool(renewed)
+        for mail in answer.mails:
+            code = code_in(mail.text)
+            if code is None or op.op not in CODE_OPS:
+                continue
+            if op.op == "email_enroll_begin":
+                request: dict[str, Any] = {"op": "email_enroll_confirm", "code": code}
+                if args.get("step_up") is not None:
+                    request["step_up"] = args["step_up"]
+            else:
+                request = {
+                    "op": "login_verify",
+                    "challenge": args["challenge"],
+                    "proof": {"kind": "email", "value": code},
+                }
+            tried = self.adapter.run(False, op.user, request)
+            self.code_tries += 1
+            what = "delivered" if mail.delivered else "undelivered"
+            self.check_error(tried, f"{label}, trying the {what} code")
+            if tried.error is None:
+                raise Violation(
+                    f"{label}: the code of a failed run's {what} mail to {mail.to} was accepted by {request['op']}"
+                    f"\n  the try: {tried.summary()}{details}"
+                )
+            if self.verbose:
+                print(f"    {what} code to {mail.to}: {tried.got}", file=sys.stderr)
+        return committed
+
+    @staticmethod
+    def written_back(op: OpStep, answer: Answer, faulted_at: int) -> set[str]:
+        """The records a failed code-sending operation may leave with their before bytes under a
+        new version: it wrote the pending code, then put the before bytes back (a version is
+        never reused, so the write-back cannot restore it). Their last call is a `put` that the
+        fault did not hit."""
+        if op.op not in CODE_OPS:
+            return set()
+        last: dict[str, int] = {}
+        for i, call in enumerate(answer.calls):
+            verb, _, key = call.partition(" ")
+            if verb in ("get", "put", "delete"):
+                last[key] = i
+        return {k for k, i in last.items() if answer.calls[i].startswith("put ") and i != faulted_at}
+
+    def next_step(self, op: OpStep, state: State, label: str, details: str) -> None:
+        """The op step after `op` (the clock moved as the scenario says) goes as it says."""
+        if op.pos + 1 >= len(self.ops):
+            return
+        nxt = self.ops[op.pos + 1]
+        if nxt.state.clock.t != state.clock.t:
+            self.set_time(state, nxt.state.clock.t)
+        answer, _ = self.perform(nxt, state)
+        self.expect(nxt, answer, f"{label}, then {nxt.where()}", state)
+
+    def traps(self) -> str:
+        if not self.partial + self.committed:
+            return ""
+        return f", {self.committed} traps after the step committed, {self.partial} traps left a record half-written"
+
+    def run(self, kinds: Sequence[str] | None, steps: range | None) -> None:
+        started = time.monotonic()
+        self.reference()
+        reference_time = time.monotonic() - started
+        kinds = [k for k in self.kinds if kinds is None or k in kinds]
+        for op in self.ops:
+            if steps is not None and op.index not in steps:
+                continue
+            for kind in kinds:
+                n = 1
+                while self.fault_run(op, kind, n):
+                    n += 1
+                    if n > MAX_N:
+                        raise Violation(f"{op.where()}, fault {kind}: still firing at call {MAX_N}")
+        elapsed = time.monotonic() - started
+        runs = ", ".join(
+            f"{k} {t.absorbed + t.failed} ({t.absorbed} absorbed, {t.failed} failed)"
+            for k, t in self.tally.items()
+            if k in kinds
+        )
+        total = sum(t.absorbed + t.failed for t in self.tally.values())
+        print(
+            f"fault-tests {self.surface}: {len(self.ops)} op steps, {total} fault runs in {elapsed:.1f} s"
+            f" (fault-free run {reference_time:.1f} s, {self.adapter.commands} commands,"
+            f" {self.code_tries} mailed codes of failed runs refused, {self.renewed} failed runs wrote the"
+            f" before bytes back under a new version{self.traps()}): {runs}"
+        )
+
+
+def parse_steps(text: str) -> range:
+    first, _, last = text.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+def fail(message: str) -> NoReturn:
+    print(f"fault-tests: FAILED: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def main(argv: list[str]) -> None:
+    if "--" not in argv:
+        fail("usage: harness.py [--kinds K,K] [--steps I-J] [--scenario FILE] [-v] -- <adapter command...>")
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kinds", help="only these fault kinds (comma-separated)")
+    parser.add_argument("--steps", type=parse_steps, help="only the op steps of these scenario step indexes (I or I-J)")
+    parser.add_argument("--scenario", type=Path, default=SCENARIO, help="the scenario file")
+    parser.add_argument("-v", "--verbose", action="store_true", help="one line per fault run (stderr)")
+    options = parser.parse_args(argv[:split])
+    command = argv[split + 1 :]
+    if not command:
+        fail("no adapter command after --")
+    scenario = json.loads(options.scenario.read_text())
+    adapter = Adapter(command)
+    try:
+        harness = Harness(adapter, scenario, options.verbose)
+        harness.run(options.kinds.split(",") if options.kinds else None, options.steps)
+    except Violation as e:
+        adapter.close()
+        fail(f"{' '.join(command)}:\n{e}")
+    status = adapter.close()
+    if status != 0:
+        fail(f"{' '.join(command)}: the adapter exited with status {status} at the end of its input")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

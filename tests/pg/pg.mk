@@ -2,7 +2,7 @@
 #
 #   make postgres-server   install Debian's PostgreSQL server binaries if missing (no cluster
 #                          is created and no service started: the tests run their own servers)
-#   make pg-tests          the PostgreSQL stores of the Python and Node hosts
+#   make pg-tests          the race test (tests/race) and the PostgreSQL stores of the Python and Node hosts
 #                          (examples/python-host/pgstore.py, examples/node-host/pgstore.mjs) against
 #                          a throwaway server: tests/pg/with-postgres.sh starts one in a fresh
 #                          temporary directory, runs the suites with TWOFA_PG_URL set, and stops
@@ -10,7 +10,7 @@
 #
 # Any command can run against such a server the same way: tests/pg/with-postgres.sh COMMAND...
 
-.PHONY: postgres-server pg-tests
+.PHONY: postgres-server pg-setup pg-tests
 
 # Debian's postgresql package would create and start a cluster of its own ("main"), unless
 # createcluster.d says not to; that file is written first (the way the postgres Docker images do).
@@ -30,7 +30,14 @@ postgres-server:
 PG_PYTHON_SUITE = $(PY) -m pytest -q -p no:cacheprovider -W error examples/python-host/check_pgstore.py
 PG_NODE_SUITE = (cd examples/node-host && node --test --test-reporter=dot test-pg/)
 
-pg-tests: postgres-server $(PY_VENV)/ready node-setup
+PG_RACE_SUITE = $(PY) tests/race/race.py
+
+# What every PostgreSQL suite needs: the server binaries, the Python package in the test venv and
+# the Node host's packages (pg).
+pg-setup: postgres-server $(PY_VENV)/ready node-setup
 	$(PY) -m pip install --quiet --disable-pip-version-check ./bindings/python
 	cd examples/node-host && $(NPM_CI)
-	tests/pg/with-postgres.sh bash -euo pipefail -c '$(call suite,pg-python,$(PG_PYTHON_SUITE)); $(call suite,pg-node,$(PG_NODE_SUITE))'
+
+# The stores' suites and the race test (tests/race) on one server.
+pg-tests: pg-setup
+	tests/pg/with-postgres.sh bash -euo pipefail -c '$(call suite,pg-python,$(PG_PYTHON_SUITE)); $(call suite,pg-node,$(PG_NODE_SUITE)); $(call suite,race,$(PG_RACE_SUITE))'

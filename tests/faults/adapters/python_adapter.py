@@ -22,22 +22,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bindings" / "python" / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness import DOMAINS
 
 import twofa
 
 from scenario import ScenarioFailed, as_json, call_op
 
-KINDS = ["fail", "crash", "conflict", "corrupt", "stale", "mail-fail", "mail-crash"]
-#: The calls each kind counts (and fires at).
-DOMAINS = {
-    "fail": ("get", "put", "delete"),
-    "crash": ("get", "put", "delete"),
-    "conflict": ("put", "delete"),
-    "corrupt": ("get",),
-    "stale": ("get",),
-    "mail-fail": ("send",),
-    "mail-crash": ("send",),
-}
+KINDS = list(DOMAINS)
 #: What a `corrupt` get returns: not JSON, not even UTF-8.
 CORRUPT = b'{"corrupt\xff'
 FIRST_VERSION = 100
@@ -87,16 +80,24 @@ class Adapter:
         self.fired = True
         return fault.kind
 
+    def inject(self, verb: str, key: str) -> str | None:
+        """Counts a store call; raises for the kinds that make it fail (`fail`, `crash`,
+        `conflict`), else returns the kind that fires here, if any."""
+        kind = self.fires(verb)
+        if kind == "fail":
+            raise OSError(f"injected store failure: {verb} {key}")
+        if kind == "crash":
+            raise ZeroDivisionError(f"injected crash: {verb} {key}")
+        if kind == "conflict":
+            raise twofa.StoreConflict(key)
+        return kind
+
     # -- the store ---------------------------------------------------------------------------
 
     def get(self, key: str) -> tuple[bytes, int] | None:
         self.calls.append(f"get {key}")
         found = self.records.get(key)
-        kind = self.fires("get")
-        if kind == "fail":
-            raise OSError(f"injected store failure: get {key}")
-        if kind == "crash":
-            raise ZeroDivisionError(f"injected crash: get {key}")
+        kind = self.inject("get", key)
         if kind == "corrupt":
             return CORRUPT, found[1] if found else FIRST_VERSION
         if kind == "stale":
@@ -105,13 +106,7 @@ class Adapter:
 
     def put(self, key: str, value: bytes, expected_version: int | None) -> int:
         self.calls.append(f"put {key}")
-        kind = self.fires("put")
-        if kind == "fail":
-            raise OSError(f"injected store failure: put {key}")
-        if kind == "crash":
-            raise ZeroDivisionError(f"injected crash: put {key}")
-        if kind == "conflict":
-            raise twofa.StoreConflict(key)
+        self.inject("put", key)
         current = self.records.get(key)
         if (current[1] if current else None) != expected_version:
             raise twofa.StoreConflict(key)
@@ -122,13 +117,7 @@ class Adapter:
 
     def delete(self, key: str, expected_version: int) -> None:
         self.calls.append(f"delete {key}")
-        kind = self.fires("delete")
-        if kind == "fail":
-            raise OSError(f"injected store failure: delete {key}")
-        if kind == "crash":
-            raise ZeroDivisionError(f"injected crash: delete {key}")
-        if kind == "conflict":
-            raise twofa.StoreConflict(key)
+        self.inject("delete", key)
         current = self.records.get(key)
         if current is None or current[1] != expected_version:
             raise twofa.StoreConflict(key)

@@ -207,3 +207,22 @@ def test_a_get_that_raises_anything_is_a_storage_error_on_both_engines(error: Ba
     with pytest.raises(twofa.Storage) as async_failure:
         asyncio.run(status())
     assert async_failure.value.__cause__ is error
+    assert sync_failure.value.callback == async_failure.value.callback == "store.get"
+
+
+def test_async_errors_name_the_failed_callback_like_the_sync_engine() -> None:
+    import asyncio
+
+    import twofa.aio
+
+    def down(message: twofa.Message) -> None:
+        raise ConnectionError("smtp down")
+
+    async def enrol() -> object:
+        engine = twofa.aio.Engine(CONFIG, store=DictStore(), mailer=down, clock=Clock())
+        return await engine.email_enroll_begin("alice", "alice@example.com")
+
+    with pytest.raises(twofa.Mail) as failure:
+        asyncio.run(enrol())
+    assert failure.value.callback == "send_mail"
+    assert isinstance(failure.value.__cause__, ConnectionError)

@@ -107,7 +107,7 @@ class Engine:
         call(new, self._core, c_str(user, "user"), c_str(json.dumps(request), "request"), now, out)
         op = ffi.gc(out[0], lib.twofa_operation_free)
         action = ffi.new("twofa_action *")
-        causes: dict[int, BaseException] = {}
+        causes: dict[int, tuple[BaseException, str]] = {}
         while True:
             await self._next(op, action)
             if action.kind == lib.TWOFA_ACTION_DONE:
@@ -119,7 +119,8 @@ class Engine:
         try:
             return call_json(lib.twofa_operation_finish, op)
         except TwofaError as e:
-            raise_with_cause(e, causes.get(e.code))
+            cause, e.callback = causes.get(e.code or 0, (None, None))
+            raise_with_cause(e, cause)
             raise
 
     async def _next(self, op: Any, action: Any) -> None:
@@ -133,8 +134,9 @@ class Engine:
         else:
             call(lib.twofa_store_run_operation, native._handle, op, action)
 
-    async def _perform(self, op: Any, action: Any, causes: dict[int, BaseException]) -> int:
-        """Performs one action and feeds its result; remembers the exception of a failure."""
+    async def _perform(self, op: Any, action: Any, causes: dict[int, tuple[BaseException, str]]) -> int:
+        """Performs one action and feeds its result; remembers the exception of a failure and
+        the callback that raised it (named as libtwofa's callback engine names them)."""
         kind = action.kind
         if kind == lib.TWOFA_ACTION_SEND:
             message = Message(_text(action.to), _text(action.subject), _text(action.text), _text(action.html))
@@ -143,14 +145,14 @@ class Engine:
                     raise RuntimeError("no mailer")
                 await _maybe_await(self._mailer(message))
             except Exception as e:
-                causes[Mail.CODE] = e
+                causes[Mail.CODE] = (e, "send_mail")
                 log.warning("delivering a message to %s failed", message.to, exc_info=e)
                 return int(lib.twofa_operation_feed_send(op, CALLBACK_FAILED, _reason(e)))
             return int(lib.twofa_operation_feed_send(op, lib.TWOFA_CALLBACK_OK, ffi.NULL))
         failures: list[BaseException] = []
         answer = await _answer(self._store, _copy(action), failures)
         if failures:
-            causes[Storage.CODE] = failures[-1]
+            causes[Storage.CODE] = (failures[-1], _STORE_CALLBACKS[kind])
         return int(_OPERATION_FEEDS[kind](op, *answer))
 
     async def security_status(self, user: str) -> SecurityStatus:
@@ -267,6 +269,12 @@ _OPERATION_FEEDS = {
     lib.TWOFA_ACTION_LOAD: lib.twofa_operation_feed_load,
     lib.TWOFA_ACTION_WRITE: lib.twofa_operation_feed_write,
     lib.TWOFA_ACTION_DELETE: lib.twofa_operation_feed_delete,
+}
+#: The store callback each action is performed by, as a failed one is named in `TwofaError.callback`.
+_STORE_CALLBACKS = {
+    lib.TWOFA_ACTION_LOAD: "store.get",
+    lib.TWOFA_ACTION_WRITE: "store.put",
+    lib.TWOFA_ACTION_DELETE: "store.delete",
 }
 _CONFORMANCE_FEEDS = {
     lib.TWOFA_ACTION_LOAD: lib.twofa_conformance_feed_load,

@@ -575,8 +575,11 @@ static void test_webauthn_error_paths(void) {
     free(options);
     jfree(json);
     snapshot *before = store_snapshot(&f.e->store);
-    const char *garbage[] = {"garbage", "{}", "[]", "{\"id\":\"AAAA\",\"rawId\":\"AAAA\",\"type\":\"public-key\","
-                                                   "\"response\":{\"clientDataJSON\":\"e30\",\"attestationObject\":\"oA\"}}"};
+    /* One string per element: the last is split across two lines, so it is built apart (clang
+       warns about adjacent literals inside an initializer list). */
+    const char *forged = "{\"id\":\"AAAA\",\"rawId\":\"AAAA\",\"type\":\"public-key\","
+                         "\"response\":{\"clientDataJSON\":\"e30\",\"attestationObject\":\"oA\"}}";
+    const char *garbage[] = {"garbage", "{}", "[]", forged};
     for (size_t i = 0; i < 4; i++) {
         json = SENT;
         twofa_status st = twofa_webauthn_register_finish(f.eng, "ivy", garbage[i], NULL, &json, &err);

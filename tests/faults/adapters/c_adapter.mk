@@ -9,7 +9,11 @@
 # (LIBTWOFA_DIR names its output directory) and uses the same compiler flags. libtwofa.so carries
 # the soname libtwofa.so.0, which cargo does not create: the adapter links against
 # target/faults/lib, where libtwofa.so.0 points to the cargo output, and finds it there through
-# its rpath, so it runs without LD_LIBRARY_PATH.
+# its rpath, so it runs without LD_LIBRARY_PATH. Including it twice (the Makefile includes it
+# through tests/faults/faults.mk, and `-f` may name it again) defines everything once.
+
+ifndef C_FAULT_ADAPTER_MK
+C_FAULT_ADAPTER_MK := 1
 
 LIBTWOFA_DIR ?= target/release
 C_FAULT_CC ?= $(if $(filter default,$(origin CC)),cc,$(CC))
@@ -39,3 +43,5 @@ $(C_FAULT_OUT)/c_adapter: $(C_FAULT_SRC) include/twofa.h | c-fault-adapter-lib
 
 $(C_FAULT_OUT)/c_adapter_asan: $(C_FAULT_SRC) include/twofa.h | c-fault-adapter-lib
 	$(C_FAULT_CC) $(C_FAULT_CFLAGS) $(C_FAULT_ASAN_FLAGS) -o $@ $(C_FAULT_SRC) $(C_FAULT_LDFLAGS)
+
+endif

@@ -121,7 +121,7 @@ python-tests: $(PY_VENV)/ready
 	$(PY_VENV)/bin/ruff check --quiet --no-cache --config bindings/python/pyproject.toml $(PY_SOURCES)
 	cd bindings/python && MYPYPATH=tests ../../$(PY) -m mypy --strict --cache-dir=/dev/null src/twofa tests ../../examples/python-host ../../tests/faults
 	$(PY) -m mypy --strict --cache-dir=/dev/null bench/run.py bench/test_run.py
-	MYPYPATH=examples/python-host $(PY) -m mypy --strict --cache-dir=/dev/null tests/race/race.py tests/race/worker.py bench/scaling/scaling.py bench/scaling/scaling_worker.py
+	MYPYPATH=examples/python-host:tests/race $(PY) -m mypy --strict --cache-dir=/dev/null tests/race/race.py tests/race/worker.py tests/race/counting_store.py bench/scaling/scaling.py bench/scaling/scaling_worker.py
 	$(PY) -m pytest -q -p no:cacheprovider bindings/python/tests examples/python-host
 	$(PY) -m pytest -q -p no:cacheprovider -W error bench/test_run.py
 

@@ -38,6 +38,8 @@ import pyotp
 import twofa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "python-host"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "race"))
+from counting_store import CountingStore  # the race test's, found through sys.path
 from pgstore import PostgresStore  # the example's store, found through sys.path
 
 PERIOD = 30
@@ -53,31 +55,6 @@ class PassClock:
         return self.now
 
 
-class CountingStore:
-    """A store counting the compare-and-swap writes that lost (the engine retries them)."""
-
-    def __init__(self, inner: twofa.Store) -> None:
-        self.inner = inner
-        self.conflicts = 0
-
-    def get(self, key: str) -> tuple[bytes, int] | None:
-        return self.inner.get(key)
-
-    def put(self, key: str, value: bytes, expected_version: int | None) -> int:
-        try:
-            return self.inner.put(key, value, expected_version)
-        except twofa.StoreConflict:
-            self.conflicts += 1
-            raise
-
-    def delete(self, key: str, expected_version: int) -> None:
-        try:
-            self.inner.delete(key, expected_version)
-        except twofa.StoreConflict:
-            self.conflicts += 1
-            raise
-
-
 def reply(message: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
@@ -88,7 +65,7 @@ def main() -> None:
     one_user: str | None = setup["one_user"]
     store: twofa.Store
     pg: PostgresStore | None = None
-    counting: CountingStore | None = None
+    counting: CountingStore[twofa.Store] | None = None
     if setup["store"] == "sqlite":
         store = twofa.SqliteStore(setup["target"])
     else:

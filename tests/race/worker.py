@@ -33,43 +33,8 @@ from typing import Any
 import twofa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "python-host"))
+from counting_store import CountingStore
 from pgstore import PostgresStore  # the example's store, found through sys.path
-
-
-class CountingStore:
-    """The example's PostgresStore, counting the compare-and-swap writes that lost a race."""
-
-    def __init__(self, inner: PostgresStore) -> None:
-        self.inner = inner
-        self._lock = threading.Lock()
-        self.conflicts = 0
-
-    def _lost(self) -> None:
-        with self._lock:
-            self.conflicts += 1
-
-    def take_conflicts(self) -> int:
-        """The conflicts counted since the last call."""
-        with self._lock:
-            n, self.conflicts = self.conflicts, 0
-        return n
-
-    def get(self, key: str) -> tuple[bytes, int] | None:
-        return self.inner.get(key)
-
-    def put(self, key: str, value: bytes, expected_version: int | None) -> int:
-        try:
-            return self.inner.put(key, value, expected_version)
-        except twofa.StoreConflict:
-            self._lost()
-            raise
-
-    def delete(self, key: str, expected_version: int) -> None:
-        try:
-            self.inner.delete(key, expected_version)
-        except twofa.StoreConflict:
-            self._lost()
-            raise
 
 
 def reply(message: dict[str, Any]) -> None:
@@ -113,7 +78,7 @@ class Submission:
 
 def main() -> None:
     engine: twofa.Engine | None = None
-    store: CountingStore | None = None
+    store: CountingStore[PostgresStore] | None = None
     release = threading.Event()
     threads: list[threading.Thread] = []
     submissions: list[Submission] = []

@@ -10,22 +10,10 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as twofa from "twofa";
 import { Engine, MemoryStore, NativeStore, SqliteStore, StoreConflict, TwofaError, codes, libraryVersion } from "twofa";
-import { CONFIG, SECRET, T0 } from "./support.mjs";
+import { CONFIG, rejects, SECRET, T0 } from "./support.mjs";
 
 const PACKAGE = join(dirname(fileURLToPath(import.meta.url)), "..");
 const HEADER = join(PACKAGE, "..", "..", "include", "twofa.h");
-
-/** Asserts that `promise` rejects with a TwofaError named `name`; returns the error. */
-async function rejects(promise, name) {
-  let error;
-  await assert.rejects(promise, (e) => {
-    error = e;
-    return true;
-  });
-  assert.ok(error instanceof TwofaError, `expected a TwofaError, got ${error?.stack ?? error}`);
-  assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
-  return error;
-}
 
 /** Asserts that `f()` throws a TwofaError named `name`; returns the error. */
 function throws(f, name) {

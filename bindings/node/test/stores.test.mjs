@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { generateSync } from "otplib";
 import { Engine, MemoryStore, SqliteStore, StoreConflict, TwofaError, checkStore } from "twofa";
-import { AsyncMapStore, CONFIG, T0 } from "./support.mjs";
+import { AsyncMapStore, CONFIG, rejects, T0 } from "./support.mjs";
 
 /** What FaultyStore throws. */
 class StoreDown extends Error {
@@ -46,18 +46,6 @@ class FaultyStore {
   delete(key, expectedVersion) {
     return this.#tick("delete") ?? this.inner.delete(key, expectedVersion);
   }
-}
-
-/** Asserts that `promise` rejects with a TwofaError named `name`; returns the error. */
-async function rejects(promise, name) {
-  let error;
-  await assert.rejects(promise, (e) => {
-    error = e;
-    return true;
-  });
-  assert.ok(error instanceof TwofaError, `expected a TwofaError, got ${error?.stack ?? error}`);
-  assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
-  return error;
 }
 
 const emailedCode = (message) => message.text.match(/\b\d{6}\b/)[0];

@@ -1,7 +1,8 @@
-// Shared fixtures of the package's tests: the config, the RFC test secret, and an async store
-// written in JS.
+// Shared fixtures of the package's tests: the config, the RFC test secret, an async store
+// written in JS, and the assertion that an operation fails with a given TwofaError.
 
-import { StoreConflict } from "twofa";
+import assert from "node:assert/strict";
+import { StoreConflict, TwofaError } from "twofa";
 
 /** The time the tests start at. */
 export const T0 = 1_700_000_000;
@@ -57,4 +58,16 @@ export class AsyncMapStore {
   snapshot() {
     return Object.fromEntries([...this.data].map(([k, { value }]) => [k, value.toString("hex")]).sort());
   }
+}
+
+/** Asserts that `promise` rejects with a TwofaError named `name`; returns the error. */
+export async function rejects(promise, name) {
+  let error;
+  await assert.rejects(promise, (e) => {
+    error = e;
+    return true;
+  });
+  assert.ok(error instanceof TwofaError, `expected a TwofaError, got ${error?.stack ?? error}`);
+  assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
+  return error;
 }

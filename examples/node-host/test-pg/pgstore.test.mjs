@@ -11,29 +11,11 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import { generateSync } from "otplib";
-import { Engine, StoreConflict, TwofaError, checkStore } from "twofa";
+import { Engine, StoreConflict, checkStore } from "twofa";
+import { CONFIG, T0, rejects } from "../../../bindings/node/test/support.mjs";
 import { PostgresStore } from "../pgstore.mjs";
 
 const URL = process.env.TWOFA_PG_URL;
-
-const T0 = 1_700_000_000;
-const CONFIG = {
-  issuer: "Example Shop",
-  keys: [{ id: "k1", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
-  webauthn: { rp_id: "localhost", rp_name: "Example Shop", origins: ["http://localhost:8080"] },
-};
-
-/** Expects `promise` to reject with a TwofaError named `name`; returns the error. */
-async function rejects(promise, name) {
-  let error;
-  await assert.rejects(promise, (e) => {
-    error = e;
-    return true;
-  });
-  assert.ok(error instanceof TwofaError, `expected a TwofaError, got ${error?.stack ?? error}`);
-  assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
-  return error;
-}
 
 let store;
 before(async () => {

@@ -40,6 +40,12 @@
 #define TWOFA_MAX_CONFIG 1048576
 
 /*
+ Largest accepted admin request JSON (bytes): room for an `import_user` document of
+ `TWOFA_MAX_CONFIG` bytes, escaped.
+ */
+#define TWOFA_MAX_ADMIN_REQUEST 3145728
+
+/*
  Nothing new can happen until an outstanding action is answered: feed one, then call
  `twofa_conformance_next` again (conformance sessions only).
  */
@@ -83,13 +89,21 @@
 #define TWOFA_ACTION_SEND 4
 
 /*
+ Hand the audit event `event_json` (the core's SecurityEvent JSON, never a secret) to the
+ security log; answer with `twofa_operation_feed_emitted`. Events come after the change
+ committed, right before DONE; how the host handles them cannot change the result.
+ (Value 5 is `TWOFA_ACTION_WAIT`, used by conformance sessions.)
+ */
+#define TWOFA_ACTION_EMIT 6
+
+/*
  Largest accepted value (bytes) for `twofa_store_put`.
  */
 #define TWOFA_MAX_VALUE (16 * 1048576)
 
 /*
- The admin capability of an engine (TOTP import, user deletion). Thread-safe. Give it only
- to administrative code.
+ The admin capability of an engine (TOTP import, user deletion, reset, export and import).
+ Thread-safe. Give it only to administrative code; it needs `"admin": true` in the config.
  */
 typedef struct twofa_admin twofa_admin;
 
@@ -200,6 +214,11 @@ typedef struct {
    HTML body (SEND).
    */
   const char *html;
+  /*
+   The audit event, SecurityEvent JSON such as
+   `{"kind":"login_succeeded","user":"alice","at":1700000000,"method":"totp",...}` (EMIT).
+   */
+  const char *event_json;
 } twofa_action;
 
 /*
@@ -241,11 +260,20 @@ typedef int32_t (*twofa_send_mail_fn)(void *user_data,
 typedef int32_t (*twofa_now_fn)(void *user_data, uint64_t *out_unix);
 
 /*
+ `emit_event`: receives one audit event, the core's SecurityEvent JSON
+ (`{"kind":"login_succeeded","user":"alice","at":1700000000,"method":"totp",...}`; never a
+ secret, code or token), valid during the call. It is called after the change the event
+ reports has committed, from any thread that calls into the engine (concurrently: it must be
+ thread-safe); it cannot fail the operation, and it must not call back into the engine.
+ */
+typedef void (*twofa_emit_event_fn)(void *user_data, const char *event_json);
+
+/*
  The host's callbacks. libtwofa copies this struct when an engine is opened; `user_data` must
  stay valid until the engine is freed. Callbacks may be called from any thread that calls into
  the engine, concurrently: they must be thread-safe. Unused callbacks may be NULL (see each
  `twofa_engine_new*`); a NULL `send_mail` makes every delivery fail, a NULL `now` means the
- system clock.
+ system clock, a NULL `emit_event` drops audit events.
  */
 typedef struct {
   /*
@@ -272,6 +300,10 @@ typedef struct {
    Reads the clock.
    */
   twofa_now_fn now;
+  /*
+   Receives audit events (optional).
+   */
+  twofa_emit_event_fn emit_event;
 } twofa_host;
 
 /*
@@ -363,6 +395,11 @@ typedef struct {
  An internal error.
  */
 #define TWOFA_INTERNAL 17
+
+/*
+ The handle lacks a capability: an admin handle needs `"admin": true` in its engine's config.
+ */
+#define TWOFA_FORBIDDEN 18
 
 #ifdef __cplusplus
 extern "C" {
@@ -518,8 +555,9 @@ twofa_status twofa_engine_new_with_store(const char *config_json,
 void twofa_engine_free(twofa_engine *engine);
 
 /*
- Creates the admin capability of `engine` (same store, mail and clock). The engine may be
- freed independently.
+ Creates the admin capability of `engine` (same store, mail, clock and audit events). The
+ engine may be freed independently. Fails with `TWOFA_FORBIDDEN` unless the engine's config
+ has `"admin": true`.
 
  # Safety
  `engine` valid; `out` writable.
@@ -730,6 +768,63 @@ twofa_status twofa_login_verify(const twofa_engine *engine,
                                 twofa_error **err);
 
 /*
+ `login-begin` with the device token of a remembered browser (`device_token` optional: NULL
+ is `twofa_login_begin`). A valid token (this user's, neither expired nor revoked) gives
+ `"second_factor_required":false` with `"remembered_device"` set; any other token is ignored
+ and the second factor is asked as usual → `{"type":"challenge",...}`.
+
+ # Safety
+ As `twofa_security_status`; `device_token` NULL or NUL-terminated.
+ */
+twofa_status twofa_login_begin_remembered(const twofa_engine *engine,
+                                          const char *user,
+                                          const char *device_token,
+                                          char **out_json,
+                                          twofa_error **err);
+
+/*
+ `login-verify` as `twofa_login_verify`; with `remember_device` the success carries
+ `"device_token":{"token","device_id","expires_at"}` for this browser (else `null`). Keep
+ the token like a session secret and pass it to `twofa_login_begin_remembered`.
+ `remember_device` needs `"remember_device":{"enabled":true}` in the config, else the call
+ is `TWOFA_INVALID_INPUT`.
+
+ # Safety
+ As `twofa_security_status`.
+ */
+twofa_status twofa_login_verify_remembering(const twofa_engine *engine,
+                                            const char *user,
+                                            const char *challenge,
+                                            const char *proof_kind,
+                                            const char *proof,
+                                            bool remember_device,
+                                            char **out_json,
+                                            twofa_error **err);
+
+/*
+ `revoke-remembered-device`: forgets one remembered browser (`device_id` as
+ `security_status` lists it under `"remembered_devices"`); its token no longer skips the
+ second factor.
+
+ # Safety
+ As `twofa_security_status`.
+ */
+twofa_status twofa_revoke_remembered_device(const twofa_engine *engine,
+                                            const char *user,
+                                            const char *device_id,
+                                            twofa_error **err);
+
+/*
+ `revoke-remembered-devices`: forgets every remembered browser of the user.
+
+ # Safety
+ As `twofa_security_status`.
+ */
+twofa_status twofa_revoke_remembered_devices(const twofa_engine *engine,
+                                             const char *user,
+                                             twofa_error **err);
+
+/*
  Runs any canonical operation, given as the core's request JSON (the JSON
  `twofa_operation_new` takes, tagged by `"op"`: `{"op":"login_verify","challenge":"...",
  "proof":{"kind":"totp","value":"123456"}}`), on the engine's store, mail and clock. On success
@@ -772,12 +867,63 @@ twofa_status twofa_admin_totp_import(const twofa_admin *admin,
 twofa_status twofa_admin_delete_user(const twofa_admin *admin, const char *user, twofa_error **err);
 
 /*
+ Admin: removes every method, recovery code and remembered device of a user who lost
+ access, records `actor` and `reason` (both non-empty) and mails the user at every known
+ address → `{"type":"reset","methods_removed":N,"notices":{...}}`. `TWOFA_NOT_FOUND` when
+ twofa knows nothing of the user. If policy requires 2FA, the next sign-in answers
+ `"enrollment_required":true`.
+
+ # Safety
+ As `twofa_security_status`.
+ */
+twofa_status twofa_admin_reset_user(const twofa_admin *admin,
+                                    const char *user,
+                                    const char *actor,
+                                    const char *reason,
+                                    char **out_json,
+                                    twofa_error **err);
+
+/*
+ Admin: exports the user's second factors as a document sealed under `key` (standard base64
+ of at least 32 bytes) and bound to the user id → `{"type":"exported","document":"..."}`
+ (docs/export.md). The document is secret material: store and move it like the key.
+
+ # Safety
+ As `twofa_security_status`.
+ */
+twofa_status twofa_admin_export_user(const twofa_admin *admin,
+                                     const char *user,
+                                     const char *key,
+                                     char **out_json,
+                                     twofa_error **err);
+
+/*
+ Admin: imports a document from `twofa_admin_export_user` for the same user id, who must
+ have no second factor yet → `{"type":"imported","methods":[...],"skipped":[...]}`. A malformed
+ document, another user's, a wrong key or any change to it is `TWOFA_INVALID_INPUT` and
+ stores nothing. WebAuthn devices come along only when the relying party id is the same.
+ `document` may be up to `TWOFA_MAX_CONFIG` bytes.
+
+ # Safety
+ As `twofa_security_status`.
+ */
+twofa_status twofa_admin_import_user(const twofa_admin *admin,
+                                     const char *user,
+                                     const char *document,
+                                     const char *key,
+                                     char **out_json,
+                                     twofa_error **err);
+
+/*
  Runs any admin operation, given as the core's admin request JSON (the JSON
  `twofa_admin_operation_new` takes: `{"op":"totp_import","secret":"...","algorithm":"SHA1",
- "digits":6,"period":30}` or `{"op":"delete_user"}`), on the engine's store, mail and clock.
- On success `*out_json` is the outcome JSON as `twofa_operation_finish` returns it
- (`delete_user` gives `{"type":"done","sent":0,"failed":[]}`). A malformed request is
- `TWOFA_INVALID_INPUT` before anything is read or written.
+ "digits":6,"period":30}`, `{"op":"delete_user"}`, `{"op":"reset_user","actor":"...",
+ "reason":"..."}`, `{"op":"export_user","key":"..."}` or `{"op":"import_user",
+ "document":"...","key":"..."}`; at most `TWOFA_MAX_ADMIN_REQUEST` bytes), on the engine's
+ store, mail, clock and audit events. On success `*out_json` is the outcome JSON as
+ `twofa_operation_finish` returns it (`delete_user` gives
+ `{"type":"done","sent":0,"failed":[]}`). A malformed request is `TWOFA_INVALID_INPUT`
+ before anything is read or written.
 
  # Safety
  As `twofa_security_status`; `request_json` NUL-terminated.
@@ -877,9 +1023,10 @@ twofa_status twofa_operation_new(const twofa_core *core,
                                  twofa_error **err);
 
 /*
- Starts the admin operation `request_json` (`{"op":"totp_import","secret":"...",
- "algorithm":"SHA1","digits":6,"period":30}` or `{"op":"delete_user"}`) for `user` at Unix
- time `now`: the sans-IO form of the admin handle, for async admin tooling.
+ Starts the admin operation `request_json` (as `twofa_admin_run` takes it, at most
+ `TWOFA_MAX_ADMIN_REQUEST` bytes) for `user` at Unix time `now`: the sans-IO form of the
+ admin handle, for async admin tooling. The operation ends at once with `TWOFA_FORBIDDEN`
+ unless the core's config has `"admin": true`.
 
  # Safety
  As `twofa_operation_new`.
@@ -901,8 +1048,8 @@ twofa_status twofa_operation_next(twofa_operation *op, twofa_action *out, twofa_
 
 /*
  Performs an operation's store actions on a built-in store (`twofa_store_new_*`) until the
- operation needs a message delivered or is done, then describes that action (SEND or DONE) in
- `*out` as `twofa_operation_next` does. An async host with a built-in store thus makes one
+ operation needs a message delivered, an event emitted or is done, then describes that action
+ (SEND, EMIT or DONE) in `*out` as `twofa_operation_next` does. An async host with a built-in store thus makes one
  call (on a worker thread, for SQLite) where it would make one per store action, and keeps
  only mail in its event loop.
 
@@ -954,6 +1101,16 @@ twofa_status twofa_operation_feed_delete(twofa_operation *op, int32_t rc, const 
  `op` valid; `message` NULL or NUL-terminated.
  */
 twofa_status twofa_operation_feed_send(twofa_operation *op, int32_t rc, const char *message);
+
+/*
+ Answers an EMIT: the host has taken the event (whatever it did with it; the operation's
+ result does not depend on it). Returns `TWOFA_INVALID_INPUT` for a NULL `op` or a finished
+ operation.
+
+ # Safety
+ `op` NULL or valid; `err` NULL or writable.
+ */
+twofa_status twofa_operation_feed_emitted(twofa_operation *op, twofa_error **err);
 
 /*
  Takes the result once the next action is DONE: `TWOFA_OK` with the JSON outcome in

@@ -96,6 +96,7 @@ function engineConfig(fixture, sqlitePath) {
   return {
     issuer: "twofa bench",
     keys: [{ id: "k1", secret: ENGINE_KEY }],
+    admin: true, // the setup imports TOTP secrets with the admin handle
     webauthn: { rp_id: fixture.rp_id, rp_name: "twofa bench", origins: [fixture.origin] },
     ...(sqlitePath ? { sqlite_path: sqlitePath } : {}),
   };

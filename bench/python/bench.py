@@ -158,6 +158,7 @@ def engine_config(fixture: Fixture, sqlite_path: Path | None = None) -> Json:
     config: Json = {
         "issuer": "twofa bench",
         "keys": [{"id": "k1", "secret": ENGINE_KEY}],
+        "admin": True,  # the setup imports TOTP secrets with the admin handle
         "webauthn": {"rp_id": fixture.rp_id, "rp_name": "twofa bench", "origins": [fixture.origin]},
     }
     if sqlite_path is not None:

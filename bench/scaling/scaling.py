@@ -117,6 +117,7 @@ def engine_config() -> dict[str, Any]:
     return {
         "issuer": "twofa scaling",
         "keys": [{"id": "k1", "secret": base64.b64encode(secrets.token_bytes(32)).decode()}],
+        "admin": True,  # the setup imports TOTP secrets with the admin handle
     }
 
 

@@ -32,6 +32,58 @@ export type Mailer = (message: Message) => unknown;
 /** The current Unix time in seconds. */
 export type Clock = () => number;
 
+/** What an audit event reports. */
+export type EventKind =
+  | "method_added"
+  | "method_renamed"
+  | "method_removed"
+  | "login_succeeded"
+  | "login_failed"
+  | "locked_out"
+  | "replay_refused"
+  | "counter_regressed"
+  | "recovery_code_used"
+  | "recovery_codes_generated"
+  | "device_remembered"
+  | "remembered_devices_revoked"
+  | "contact_email_changed"
+  | "two_factor_required"
+  | "admin_reset"
+  | "user_exported"
+  | "user_imported"
+  | "user_deleted";
+
+/** A security-relevant outcome, delivered once the change it reports is stored. It never
+ * carries a secret, code or token. */
+export interface SecurityEvent {
+  kind: EventKind;
+  /** The host's user id. */
+  user: string;
+  /** Unix time. */
+  at: number;
+  /** The kind of method concerned, if one. */
+  method: MethodKind | null;
+  /** The method (or remembered device) concerned, if one. */
+  methodId: string | null;
+  /** Why, or a detail (an error name, a count, an administrator's reason). */
+  reason: string | null;
+  /** The administrator who acted, for admin operations that name one. */
+  actor: string | null;
+}
+
+/** Receives each audit event (a returned Promise is awaited). Whatever it throws or rejects
+ * with is ignored: it never fails the operation. */
+export type EventHandler = (event: SecurityEvent) => unknown;
+
+/** The options of an Engine. */
+export interface EngineOptions {
+  /** Omitted: the embedded SQLite store at the config's `sqlite_path`. */
+  store?: Store;
+  mailer?: Mailer;
+  clock?: Clock;
+  onEvent?: EventHandler;
+}
+
 /**
  * The versioned key-value contract a store implements (each method may return a Promise).
  * `put` writes only if the key's version is `expectedVersion` (null: only if it does not exist)
@@ -128,6 +180,30 @@ export interface SecurityStatus {
   contactEmail: string | null;
   pending: { totp: boolean; email: string | null; webauthn: boolean };
   lockedUntil: number | null;
+  /** 2FA is required but not set up: sign-in goes on without it until this Unix time. */
+  enrollmentDeadline: number | null;
+  /** Browsers that skip the second factor, oldest first. */
+  rememberedDevices: RememberedDevice[];
+  /** The last administrator reset, if any. */
+  lastReset: ResetInfo | null;
+}
+
+/** A remembered browser (its token is never shown again). */
+export interface RememberedDevice {
+  /** For `revokeRememberedDevice`. */
+  id: string;
+  /** The second factor passed when it was remembered. */
+  method: MethodKind;
+  created: number;
+  expiresAt: number;
+  lastUsed: number | null;
+}
+
+/** Who reset the user's second factors, when and why. */
+export interface ResetInfo {
+  actor: string;
+  reason: string;
+  at: number;
 }
 
 /** A new authenticator-app enrolment, shown once until confirmed. */
@@ -186,6 +262,17 @@ export interface LoginChallenge {
   methods: MethodKind[];
   webauthnOptions: RequestOptionsJSON | null;
   expiresAt: number | null;
+  /** 2FA is required but not set up: the grace period runs until this Unix time. */
+  enrollmentDeadline: number | null;
+  /** The remembered device whose token let this sign-in skip the second factor. */
+  rememberedDevice: string | null;
+}
+
+/** A device token: keep it on this browser only (an HttpOnly, Secure cookie). */
+export interface DeviceToken {
+  token: string;
+  deviceId: string;
+  expiresAt: number;
 }
 
 /** A second factor was verified. */
@@ -194,13 +281,36 @@ export interface LoginSuccess {
   methodId: string | null;
   stepUp: StepUpToken;
   recoveryCodesLeft: number | null;
+  /** Present when `rememberDevice` was asked. */
+  deviceToken: DeviceToken | null;
   notices: Notices;
+}
+
+/** An administrator reset the user's second factors. */
+export interface ResetDone {
+  methodsRemoved: number;
+  notices: Notices;
+}
+
+/** A user's exported second factors. */
+export interface UserExport {
+  /** The sealed export document (JSON text). */
+  document: string;
+}
+
+/** What an import restored. */
+export interface UserImported {
+  /** The methods the user now has. */
+  methods: MethodInfo[];
+  /** Methods of the document that were not imported, with the reason. */
+  skipped: string[];
 }
 
 /** A browser's `PublicKeyCredential.toJSON()`, as an object or as JSON text. */
 export type CredentialJSON = Record<string, unknown> | string;
 
-/** Administrative operations, kept off the user-facing engine. */
+/** Administrative operations, kept off the user-facing engine. Each fails with `forbidden`
+ * unless the config has `"admin": true`. */
 export interface Admin {
   totpImport(
     user: string,
@@ -208,11 +318,15 @@ export interface Admin {
     options?: { algorithm?: "SHA1" | "SHA256" | "SHA512"; digits?: number; period?: number },
   ): Promise<MethodAdded>;
   deleteUser(user: string): Promise<void>;
+  resetUser(user: string, actor: string, reason: string): Promise<ResetDone>;
+  /** `key`: standard base64 of 32 or more bytes. */
+  exportUser(user: string, key: string): Promise<UserExport>;
+  importUser(user: string, document: string, key: string): Promise<UserImported>;
 }
 
 /** A twofa engine: a validated config, a store, a mailer and a clock. */
 export class Engine {
-  constructor(config: Config, options?: { store?: Store; mailer?: Mailer; clock?: Clock });
+  constructor(config: Config, options?: EngineOptions);
   securityStatus(user: string): Promise<SecurityStatus>;
   setContactEmail(user: string, address: string): Promise<Notices>;
   markOrderCreated(user: string): Promise<void>;
@@ -225,9 +339,17 @@ export class Engine {
   renameMethod(user: string, methodId: string, label: string, stepUp?: StepUp): Promise<MethodInfo>;
   removeMethod(user: string, methodId: string, stepUp?: StepUp): Promise<Notices>;
   recoveryCodesGenerate(user: string, stepUp?: StepUp): Promise<RecoveryCodes>;
-  loginBegin(user: string): Promise<LoginChallenge>;
+  loginBegin(user: string, options?: { deviceToken?: string | null }): Promise<LoginChallenge>;
   loginSendEmailCode(user: string, challenge: string): Promise<CodeSent>;
-  loginVerify(user: string, challenge: string, kind: string, value: CredentialJSON): Promise<LoginSuccess>;
+  loginVerify(
+    user: string,
+    challenge: string,
+    kind: string,
+    value: CredentialJSON,
+    options?: { rememberDevice?: boolean },
+  ): Promise<LoginSuccess>;
+  revokeRememberedDevice(user: string, deviceId: string): Promise<void>;
+  revokeRememberedDevices(user: string): Promise<void>;
   admin(): Admin;
   /** Releases the engine now (and the SQLite store it opened itself, if no store was given). */
   close(): void;

@@ -33,6 +33,7 @@ extern "Python" int32_t _twofa_py_store_put(void *, const char *, const uint8_t 
 extern "Python" int32_t _twofa_py_store_delete(void *, const char *, uint64_t);
 extern "Python" int32_t _twofa_py_send_mail(void *, const char *, const char *, const char *, const char *);
 extern "Python" int32_t _twofa_py_now(void *, uint64_t *);
+extern "Python" void _twofa_py_emit_event(void *, const char *);
 """
 
 

@@ -50,6 +50,43 @@ pub struct Config {
     /// Path of the embedded SQLite store, for surfaces that open the default store themselves.
     #[serde(default)]
     pub sqlite_path: Option<String>,
+    /// When the 2FA requirement starts to block sign-in.
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// "Don't ask again on this browser" after a second factor (off by default).
+    #[serde(default)]
+    pub remember_device: RememberDeviceConfig,
+    /// Grants the admin capability (reset, import, export, TOTP import, deletion) to handles
+    /// opened with this config. Default `false`: a user-facing config can never open one.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// Enforcement of the 2FA requirement.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// How long, from the first order, a user without a second factor may still sign in without
+    /// one (default 0: at once; at most 400 days). `security_status` and `login_begin` report
+    /// the deadline; after it, sign-in answers `enrollment_required`.
+    pub grace_period_secs: u64,
+}
+
+/// Remembered devices: after a second factor, `login_verify` can issue a device token that lets
+/// `login_begin` skip the second factor on that browser.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RememberDeviceConfig {
+    /// Whether `login_verify` may issue device tokens (default `false`).
+    pub enabled: bool,
+    /// How long a device token works (default 30 days; 1 hour to 400 days).
+    pub ttl_secs: u64,
+}
+
+impl Default for RememberDeviceConfig {
+    fn default() -> Self {
+        RememberDeviceConfig { enabled: false, ttl_secs: 30 * 86_400 }
+    }
 }
 
 /// A master key: an id (stored next to everything it protects) and at least 32 secret bytes.
@@ -82,6 +119,9 @@ impl fmt::Debug for Config {
             .field("webauthn", &self.webauthn)
             .field("conflict_retries", &self.conflict_retries)
             .field("sqlite_path", &self.sqlite_path)
+            .field("policy", &self.policy)
+            .field("remember_device", &self.remember_device)
+            .field("admin", &self.admin)
             .finish_non_exhaustive()
     }
 }
@@ -221,6 +261,9 @@ impl Config {
             templates: Templates::default(),
             conflict_retries: default_conflict_retries(),
             sqlite_path: None,
+            policy: PolicyConfig::default(),
+            remember_device: RememberDeviceConfig::default(),
+            admin: false,
         }
     }
 
@@ -306,6 +349,12 @@ impl Config {
         }
         if self.conflict_retries == 0 || self.conflict_retries > 1000 {
             return bad("conflict_retries", "must be 1 to 1000");
+        }
+        if self.policy.grace_period_secs > 400 * 86_400 {
+            return bad("policy.grace_period_secs", "must be 0 to 34560000 (400 days)");
+        }
+        if !(3_600..=400 * 86_400).contains(&self.remember_device.ttl_secs) {
+            return bad("remember_device.ttl_secs", "must be 3600 to 34560000 (1 hour to 400 days)");
         }
         if let Some(w) = &self.webauthn {
             crate::webauthn::RelyingParty::new(w)?;

@@ -178,6 +178,45 @@ impl Keyring {
     }
 }
 
+/// The key of an export document (docs/export.md), given by the caller: an AES-256-GCM key
+/// derived from it with HKDF-SHA-256 (salt `twofa/export/v1`, info `seal`).
+pub(crate) struct ExportKey(LessSafeKey);
+
+impl ExportKey {
+    /// Derives the sealing key from the caller's key (standard base64, at least 32 bytes).
+    pub(crate) fn new(b64: &str) -> Result<ExportKey, Error> {
+        let secret = decode_master_secret(b64).map_err(|why| Error::invalid(format!("key: {why}")))?;
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"twofa/export/v1").extract(&secret);
+        let key = UnboundKey::new(&AES_256_GCM, &derive(&prk, b"seal")?)
+            .map_err(|_| Error::Internal("AES key setup failed".into()))?;
+        Ok(ExportKey(LessSafeKey::new(key)))
+    }
+
+    /// Seals `plaintext` bound to `aad`: (nonce, ciphertext with tag), both base64url.
+    pub(crate) fn seal(&self, rng: &dyn SecureRandom, aad: &[u8], plaintext: &[u8]) -> Result<(String, String), Error> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill(&mut nonce).map_err(|_| rng_failed())?;
+        let mut buf = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+            .map_err(|_| Error::Internal("sealing failed".into()))?;
+        Ok((URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(&buf)))
+    }
+
+    /// Opens what [`ExportKey::seal`] made; a wrong key, `aad` or any changed byte fails.
+    pub(crate) fn open(&self, nonce: &str, ciphertext: &str, aad: &[u8]) -> Result<Vec<u8>, Error> {
+        let refused = || Error::invalid("document: does not open (wrong key, another user, or tampered)");
+        let nonce: [u8; NONCE_LEN] =
+            URL_SAFE_NO_PAD.decode(nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(refused)?;
+        let mut buf = URL_SAFE_NO_PAD.decode(ciphertext).map_err(|_| refused())?;
+        let plain = self
+            .0
+            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+            .map_err(|_| refused())?;
+        Ok(plain.to_vec())
+    }
+}
+
 fn rng_failed() -> Error {
     Error::Internal("the system random generator failed".into())
 }

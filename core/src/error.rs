@@ -54,6 +54,9 @@ pub enum Error {
     Panic,
     /// A bug or an impossible state inside twofa.
     Internal(String),
+    /// The call needs a capability this handle does not hold (the admin capability is granted
+    /// only by `"admin": true` in the config).
+    Forbidden(String),
 }
 
 impl Error {
@@ -77,6 +80,7 @@ impl Error {
             Error::UnsupportedSchema => 15,
             Error::Panic => 16,
             Error::Internal(_) => 17,
+            Error::Forbidden(_) => 18,
         }
     }
 
@@ -100,6 +104,7 @@ impl Error {
             Error::UnsupportedSchema => "unsupported_schema",
             Error::Panic => "panic",
             Error::Internal(_) => "internal",
+            Error::Forbidden(_) => "forbidden",
         }
     }
 
@@ -112,7 +117,7 @@ impl Error {
     }
 
     /// Every error name with its code, in code order (for surfaces that generate their tables).
-    pub const ALL: [(u32, &'static str); 17] = [
+    pub const ALL: [(u32, &'static str); 18] = [
         (1, "invalid_input"),
         (2, "invalid_code"),
         (3, "expired"),
@@ -130,6 +135,7 @@ impl Error {
         (15, "unsupported_schema"),
         (16, "panic"),
         (17, "internal"),
+        (18, "forbidden"),
     ];
 
     pub(crate) fn invalid(what: impl Into<String>) -> Self {
@@ -182,6 +188,7 @@ impl fmt::Display for Error {
             Error::UnsupportedSchema => f.write_str("the stored record comes from a newer twofa version"),
             Error::Panic => f.write_str("internal panic caught at the boundary"),
             Error::Internal(m) => write!(f, "internal error: {m}"),
+            Error::Forbidden(m) => write!(f, "forbidden: {m}"),
         }
     }
 }
@@ -227,6 +234,7 @@ mod tests {
             Error::UnsupportedSchema,
             Error::Panic,
             Error::Internal(String::new()),
+            Error::Forbidden(String::new()),
         ];
         for (e, (code, name)) in samples.iter().zip(Error::ALL) {
             assert_eq!((e.code(), e.name()), (code, name));

@@ -4,7 +4,8 @@
 //!   [`Mailer`](mail::Mailer) and a [`Clock`].
 //! - [`Operation`]: the same operations as a state machine for hosts that do their own
 //!   (asynchronous) I/O: ask for the next [`Action`], perform it, [`feed`](Operation::feed) the result.
-//! - [`Admin`]: the admin capability (TOTP import, user deletion), kept apart from user calls.
+//! - [`Admin`]: the admin capability (reset, export, import, TOTP import, deletion), granted only
+//!   by `"admin": true` in the config and kept apart from user calls.
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo, clippy::unimplemented)
@@ -16,6 +17,7 @@ mod crypto;
 mod email_code;
 pub mod engine;
 pub mod error;
+mod export;
 mod login;
 pub mod mail;
 pub mod policy;

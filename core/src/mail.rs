@@ -80,6 +80,8 @@ pub struct Templates {
     pub recovery_generated: Template,
     /// Notices now go to another address (`{address}`); sent to the previous one.
     pub contact_changed: Template,
+    /// An administrator removed every second factor (`{reason}`).
+    pub admin_reset: Template,
 }
 
 impl Default for Templates {
@@ -120,12 +122,17 @@ impl Default for Templates {
                 "Security notices for your {issuer} account will now go to {address}.\nIf this was not you, secure your account now.",
                 "<p>Security notices for your {issuer} account will now go to {address}.</p><p>If this was not you, secure your account now.</p>",
             ),
+            admin_reset: Template::new(
+                "{issuer}: your two-factor methods were reset",
+                "An administrator removed every second factor and recovery code of your {issuer} account. Reason: {reason}\nSet up two-factor authentication again at your next sign-in. If you did not ask for this, contact support now.",
+                "<p>An administrator removed every second factor and recovery code of your {issuer} account. Reason: {reason}</p><p>Set up two-factor authentication again at your next sign-in. If you did not ask for this, contact support now.</p>",
+            ),
         }
     }
 }
 
 impl Templates {
-    fn all(&self) -> [(&'static str, &Template); 7] {
+    fn all(&self) -> [(&'static str, &Template); 8] {
         [
             ("enroll_code", &self.enroll_code),
             ("login_code", &self.login_code),
@@ -134,6 +141,7 @@ impl Templates {
             ("recovery_used", &self.recovery_used),
             ("recovery_generated", &self.recovery_generated),
             ("contact_changed", &self.contact_changed),
+            ("admin_reset", &self.admin_reset),
         ]
     }
 

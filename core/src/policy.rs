@@ -3,6 +3,7 @@
 //! 2FA is required once the account has created orders (`mark_order_created`). Only confirmed
 //! methods count; recovery codes never do.
 
+use crate::config::PolicyConfig;
 use crate::record::{MethodData, UserRecord};
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,13 @@ pub enum Warning {
 /// Whether the user must have 2FA.
 pub(crate) fn required(record: &UserRecord) -> bool {
     record.orders_created_at.is_some()
+}
+
+/// While 2FA is required but not set up: the Unix time from which sign-in is blocked until the
+/// user enrols (the first order plus the grace period).
+pub(crate) fn enrollment_deadline(record: &UserRecord, cfg: &PolicyConfig) -> Option<u64> {
+    let since = record.orders_created_at.filter(|_| record.methods.is_empty())?;
+    Some(since.saturating_add(cfg.grace_period_secs))
 }
 
 /// Whether the user meets the policy.

@@ -8,6 +8,8 @@
 use crate::Error;
 use crate::config::TotpAlgorithm;
 use crate::crypto::{Hashed, Sealed};
+use crate::engine::ResetInfo;
+use crate::policy::MethodKind;
 use crate::webauthn::{AuthenticationChallenge, RegistrationState, StoredCredential};
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +76,25 @@ pub(crate) struct UserRecord {
     /// Counter for method ids.
     #[serde(default)]
     pub next_id: u64,
+    /// Remembered browsers (device tokens as keyed hashes), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remembered: Vec<Remembered>,
+    /// The last administrator reset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reset: Option<ResetInfo>,
+}
+
+/// A remembered browser: the keyed hash of its device token.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Remembered {
+    pub id: String,
+    pub hash: Hashed,
+    /// The kind of second factor passed when it was remembered.
+    pub method: MethodKind,
+    pub created: u64,
+    pub expires: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<u64>,
 }
 
 /// A confirmed second factor.
@@ -196,6 +217,8 @@ impl Default for UserRecord {
             contact_email: None,
             webauthn_user_handle: None,
             next_id: 0,
+            remembered: Vec::new(),
+            last_reset: None,
         }
     }
 }
@@ -252,6 +275,7 @@ impl UserRecord {
         if self.locked_until.is_some_and(|t| t <= now) {
             self.locked_until = None;
         }
+        self.remembered.retain(|d| d.expires > now);
     }
 
     /// The user's WebAuthn credentials: all of them (to exclude at registration), or with

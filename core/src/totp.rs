@@ -37,6 +37,16 @@ pub(crate) fn seal_seed(
     Ok(TotpSeed { sealed: keyring.seal(rng, &aad(user), secret)?, algorithm, digits, period, last_step: None })
 }
 
+/// The seed's secret bytes (for an export, which seals them again under the caller's key).
+pub(crate) fn open_seed(keyring: &Keyring, user: &str, seed: &TotpSeed) -> Result<Vec<u8>, Error> {
+    keyring.open(&seed.sealed, &aad(user))
+}
+
+/// Secret bytes as unpadded base32 (RFC 4648), as authenticator apps take them.
+pub(crate) fn encode_base32(secret: &[u8]) -> String {
+    Secret::from(secret.to_vec()).to_base32()
+}
+
 /// A fresh random seed of the configured algorithm's length; returns it sealed and as base32.
 pub(crate) fn new_seed(
     keyring: &Keyring,

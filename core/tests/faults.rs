@@ -177,7 +177,7 @@ impl World {
         let clock = TestClock::at(T0);
         let mail = Mail::default();
         let engine = Engine::new(common::config(), store.clone(), mail.clone()).unwrap().with_clock(clock.clone());
-        let admin = Admin::new(engine.clone());
+        let admin = Admin::new(engine.clone()).unwrap();
         World { engine, admin, clock, store, mail, out: Mutex::new(Vec::new()) }
     }
 

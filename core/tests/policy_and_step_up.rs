@@ -211,7 +211,7 @@ fn user_ids_and_configs_are_validated() {
 fn admin_delete_user_removes_everything() {
     let (engine, clock, _) = engine();
     enroll_totp(&engine, &clock, "u", None);
-    let admin = twofa_core::Admin::new(engine.clone());
+    let admin = twofa_core::Admin::new(engine.clone()).unwrap();
     admin.delete_user("u").unwrap();
     assert!(engine.security_status("u").unwrap().methods.is_empty());
     assert!(matches!(admin.delete_user("u").unwrap_err(), Error::NotFound(_)));
@@ -269,6 +269,7 @@ fn step_up_tokens_are_stateless_bound_revocable_and_survive_key_rotation() {
 
     // An administrator's import of a new authenticator app revokes them too.
     twofa_core::Admin::new(engine.clone())
+        .unwrap()
         .totp_import("u", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", twofa_core::TotpAlgorithm::Sha1, 6, 30)
         .unwrap();
     assert_eq!(engine.recovery_codes_generate("u", Some(&fresh)).unwrap_err(), Error::StepUpRequired);

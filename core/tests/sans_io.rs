@@ -45,6 +45,10 @@ impl Host {
                     self.sent.push(message);
                     Feedback::Sent(Ok(()))
                 }
+                Action::Emit { .. } => {
+                    self.actions.push("emit");
+                    Feedback::Emitted
+                }
                 Action::Done => return op.finish(),
             };
             op.feed(feedback);
@@ -67,7 +71,7 @@ fn an_email_code_is_written_pending_sent_then_armed() {
         Outcome::MethodAdded(added) => assert!(added.step_up.is_some()),
         other => panic!("{other:?}"),
     }
-    assert_eq!(host.actions, ["load", "write", "send"], "the committed change, then its notice");
+    assert_eq!(host.actions, ["load", "write", "send", "emit"], "the committed change, its notice, its event");
     assert_eq!(host.sent[1].to, "a@example.com", "the new email method receives notices");
 }
 
@@ -101,7 +105,7 @@ fn requests_and_outcomes_are_json() {
     ] {
         assert_eq!(Request::from_json(bad).unwrap_err().name(), "invalid_input", "{bad}");
     }
-    assert_eq!(Request::from_json(r#"{"op":"login_begin"}"#).unwrap(), Request::LoginBegin);
+    assert_eq!(Request::from_json(r#"{"op":"login_begin"}"#).unwrap(), Request::LoginBegin { device_token: None });
     assert!(twofa_core::AdminRequest::from_json(r#"{"op":"delete_user","user":"x"}"#).is_err());
     assert!(!format!("{request:?}").contains("123456"));
     let core = Core::new(config()).unwrap();

@@ -184,7 +184,7 @@ fn no_secret_at_rest_or_in_debug() {
     let totp_login_code = totp_code(&setup.secret, clock.get());
     let proof = Proof::Totp(totp_login_code.clone());
     dbg("Proof::Totp", format!("{proof:?}"));
-    let request = Request::LoginVerify { challenge: ch.clone(), proof: proof.clone() };
+    let request = Request::LoginVerify { challenge: ch.clone(), proof: proof.clone(), remember_device: false };
     dbg("Request::LoginVerify", format!("{request:?}"));
     let success = engine.login_verify(USER, &ch, proof).unwrap();
     needles.text("step-up token of a sign-in", &success.step_up.token);
@@ -211,6 +211,10 @@ fn no_secret_at_rest_or_in_debug() {
                 let feedback = Feedback::Sent(Ok(()));
                 dbg("Feedback::Sent", format!("{feedback:?}"));
                 feedback
+            }
+            Action::Emit { event } => {
+                dbg("Action::Emit", serde_json::to_string(&event).unwrap());
+                Feedback::Emitted
             }
             Action::Done => break,
         };
@@ -246,7 +250,11 @@ fn no_secret_at_rest_or_in_debug() {
         ("Request::RemoveMethod", Request::RemoveMethod { method_id: "totp-1".into(), step_up: su.map(Into::into) }),
         (
             "Request::LoginVerify (recovery)",
-            Request::LoginVerify { challenge: ch.clone(), proof: Proof::Recovery(recovery.codes[1].clone()) },
+            Request::LoginVerify {
+                challenge: ch.clone(),
+                proof: Proof::Recovery(recovery.codes[1].clone()),
+                remember_device: false,
+            },
         ),
     ] {
         dbg(what, format!("{r:?}"));
@@ -275,9 +283,11 @@ fn no_secret_at_rest_or_in_debug() {
         engine.set_contact_email(USER, &format!("{} {}@example.com", setup.secret, recovery.codes[4])).unwrap_err(),
         engine.rename_method(USER, "totp-1", &format!("{}\n{}", setup.secret, "x".repeat(70)), su).unwrap_err(),
         twofa_core::Admin::new(engine.clone())
+            .unwrap()
             .totp_import(USER, &setup.secret[..16], TotpAlgorithm::Sha1, 6, 30)
             .unwrap_err(),
         twofa_core::Admin::new(engine.clone())
+            .unwrap()
             .totp_import(USER, &format!("{}!", setup.secret), TotpAlgorithm::Sha1, 6, 30)
             .unwrap_err(),
     ];

@@ -41,7 +41,7 @@ fn a_code_shared_by_a_used_step_and_a_fresh_one_is_accepted_for_the_fresh_one() 
     const STEP: u64 = 56_668_234;
     let (engine, clock, _) = engine();
     clock.set(STEP * 30);
-    Admin::new(engine.clone()).totp_import("u", SECRET, TotpAlgorithm::Sha1, 6, 30).unwrap();
+    Admin::new(engine.clone()).unwrap().totp_import("u", SECRET, TotpAlgorithm::Sha1, 6, 30).unwrap();
     assert_eq!(totp_code(SECRET, STEP * 30), "065554");
     assert_eq!(totp_code(SECRET, (STEP + 1) * 30), "065554");
     verify(&engine, "u", "065554".into()).unwrap();

@@ -10,7 +10,8 @@
  *   3. enrols an authenticator app (`oathtool` stands in for the app on the user's phone);
  *   4. signs in with it, and sees the same code refused a second time;
  *   5. enrols an email address and signs in with an emailed code;
- *   6. shows the Security tab.
+ *   6. shows the Security tab;
+ *   7. prints the audit events libtwofa hands to its emit_event callback along the way.
  *
  * Build and run it with `make -f examples/c-host/c-host.mk c-host-check`; docs/c-api.md
  * describes the API. Every libtwofa call is checked: on an unexpected error the program prints
@@ -176,6 +177,17 @@ static int32_t send_mail(void *user_data, const char *to, const char *subject, c
     app->last_mail = copy;
     pthread_mutex_unlock(&app->mail_lock);
     return TWOFA_CALLBACK_OK;
+}
+
+/* emit_event: the audit trail (method added, sign-in succeeded or failed, ...), one JSON object
+ * per event, after the change committed. A shop appends it to its security log; this example
+ * prints it. It never contains a secret, code or token, and must not call back into libtwofa. */
+static void emit_event(void *user_data, const char *event_json)
+{
+    struct app *app = user_data;
+    pthread_mutex_lock(&app->mail_lock); /* keeps lines whole if several threads sign in */
+    printf("  [security log] %s\n", event_json);
+    pthread_mutex_unlock(&app->mail_lock);
 }
 
 static int32_t clock_now(void *user_data, uint64_t *out_unix)
@@ -370,6 +382,7 @@ int main(void)
         .store_delete = store_delete,
         .send_mail = send_mail,
         .now = clock_now,
+        .emit_event = emit_event,
     };
 
     twofa_engine *engine = NULL;

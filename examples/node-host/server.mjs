@@ -523,7 +523,8 @@ export function twofaConfig(masterKey, origin, dbPath) {
  * Starts the host on 127.0.0.1:`port` (0: any free port) with the twofa engine on `store`, by
  * default the SQLite store at `dbPath`, mailing through `smtp` ({host, port, from, ...nodemailer
  * options}). The WebAuthn origin defaults to http://localhost:<port>; `clock` (Unix seconds) to
- * the system clock; `log` (info/warn/error) to the console.
+ * the system clock; `log` (info/warn/error) to the console, which also gets twofa's audit events
+ * (`log.info("audit {...}")`).
  * @returns {Promise<{server: import("node:http").Server, port: number, origin: string, engine: Engine, close(): Promise<void>}>}
  */
 export async function createServer({ port = 8081, smtp = {}, dbPath, store, clock, masterKey, origin, log = console } = {}) {
@@ -548,7 +549,10 @@ export async function createServer({ port = 8081, smtp = {}, dbPath, store, cloc
   const webOrigin = origin ?? `http://localhost:${bound}`;
   let engine;
   try {
-    engine = new Engine(twofaConfig(masterKey, webOrigin, dbPath), { store, mailer: smtpMailer(smtp, log), clock });
+    // Audit events (sign-ins, failures, method changes; never a secret) go to the log, as one
+    // JSON line each; a real host would send them to its security log.
+    const onEvent = (event) => log.info(`audit ${JSON.stringify(event)}`);
+    engine = new Engine(twofaConfig(masterKey, webOrigin, dbPath), { store, mailer: smtpMailer(smtp, log), clock, onEvent });
   } catch (error) {
     server.close();
     throw error;

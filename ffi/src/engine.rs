@@ -4,14 +4,15 @@
 //! arguments; on success it writes a JSON result to `*out_json` (free it with
 //! `twofa_string_free`). Results are the core's outcome objects, tagged by `"type"`:
 //! `status`, `done`, `totp_setup`, `method_added`, `code_sent`, `webauthn_registration`,
-//! `method`, `recovery_codes`, `challenge`, `login_success` (docs/c-api.md shows each shape).
+//! `method`, `recovery_codes`, `challenge`, `login_success`, and for the admin handle `reset`,
+//! `exported`, `imported` (docs/c-api.md shows each shape).
 //! `step_up` arguments are optional (NULL when the user has no method yet).
 
 use crate::error::{Failure, invalid, twofa_error};
 use crate::guard::guard;
 use crate::host::{Host, opt_str_arg, str_arg, twofa_host};
 use crate::store::twofa_store;
-use crate::{TWOFA_MAX_CONFIG, TWOFA_MAX_INPUT, twofa_status};
+use crate::{TWOFA_MAX_ADMIN_REQUEST, TWOFA_MAX_CONFIG, TWOFA_MAX_INPUT, twofa_status};
 use std::ffi::{CString, c_char};
 use twofa_core::store::MemoryStore;
 use twofa_core::{Admin, AdminRequest, Config, Engine, Outcome, Proof, Request, TotpAlgorithm};
@@ -22,8 +23,8 @@ pub struct twofa_engine {
     host: Host,
 }
 
-/// The admin capability of an engine (TOTP import, user deletion). Thread-safe. Give it only
-/// to administrative code.
+/// The admin capability of an engine (TOTP import, user deletion, reset, export and import).
+/// Thread-safe. Give it only to administrative code; it needs `"admin": true` in the config.
 pub struct twofa_admin {
     admin: Admin,
     host: Host,
@@ -85,7 +86,7 @@ pub unsafe extern "C" fn twofa_engine_new(
         if host.0.store_get.is_none() || host.0.store_put.is_none() || host.0.store_delete.is_none() {
             return Err(invalid("host: store_get, store_put and store_delete are required"));
         }
-        Ok((Engine::new(config, host, host)?, host))
+        Ok((host.events_of(Engine::new(config, host, host)?), host))
     })
 }
 
@@ -114,7 +115,7 @@ pub unsafe extern "C" fn twofa_engine_new_sqlite(
         };
         let store = twofa_core::store::SqliteStore::open(&path).map_err(crate::store::storage)?;
         let host = host_arg(host);
-        Ok((Engine::new(config, store, host)?, host))
+        Ok((host.events_of(Engine::new(config, store, host)?), host))
     })
 }
 
@@ -134,7 +135,7 @@ pub unsafe extern "C" fn twofa_engine_new_memory(
         // SAFETY: forwarded contract.
         let config = unsafe { config_arg(config_json) }?;
         let host = host_arg(host);
-        Ok((Engine::new(config, MemoryStore::new(), host)?, host))
+        Ok((host.events_of(Engine::new(config, MemoryStore::new(), host)?), host))
     })
 }
 
@@ -158,7 +159,7 @@ pub unsafe extern "C" fn twofa_engine_new_with_store(
         // SAFETY: NULL or valid per the contract.
         let store = unsafe { store.as_ref() }.ok_or_else(|| invalid("store is NULL"))?;
         let host = host_arg(host);
-        Ok((Engine::new(config, store.store.clone(), host)?, host))
+        Ok((host.events_of(Engine::new(config, store.store.clone(), host)?), host))
     })
 }
 
@@ -176,8 +177,9 @@ pub unsafe extern "C" fn twofa_engine_free(engine: *mut twofa_engine) {
     })
 }
 
-/// Creates the admin capability of `engine` (same store, mail and clock). The engine may be
-/// freed independently.
+/// Creates the admin capability of `engine` (same store, mail, clock and audit events). The
+/// engine may be freed independently. Fails with `TWOFA_FORBIDDEN` unless the engine's config
+/// has `"admin": true`.
 ///
 /// # Safety
 /// `engine` valid; `out` writable.
@@ -193,7 +195,7 @@ pub unsafe extern "C" fn twofa_admin_new(
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
-        let admin = twofa_admin { admin: Admin::new(engine.engine.clone()), host: engine.host };
+        let admin = twofa_admin { admin: Admin::new(engine.engine.clone())?, host: engine.host };
         write_out(out, Box::into_raw(Box::new(admin)));
         Ok(())
     })
@@ -489,7 +491,7 @@ pub unsafe extern "C" fn twofa_login_begin(
     out_json: *mut *mut c_char,
     err: *mut *mut twofa_error,
 ) -> twofa_status {
-    run(engine, user, Some(out_json), err, || Ok(Request::LoginBegin))
+    run(engine, user, Some(out_json), err, || Ok(Request::LoginBegin { device_token: None }))
 }
 
 /// `login-send-email-code` → `{"type":"code_sent",...}`.
@@ -524,16 +526,103 @@ pub unsafe extern "C" fn twofa_login_verify(
     err: *mut *mut twofa_error,
 ) -> twofa_status {
     run(engine, user, Some(out_json), err, || {
-        let value = s(proof, "proof")?;
-        let proof = match s(proof_kind, "proof_kind")?.as_str() {
-            "totp" => Proof::Totp(value),
-            "email" => Proof::Email(value),
-            "webauthn" => Proof::Webauthn(value),
-            "recovery" => Proof::Recovery(value),
-            _ => return Err(invalid("proof_kind: totp, email, webauthn or recovery")),
-        };
-        Ok(Request::LoginVerify { challenge: s(challenge, "challenge")?, proof })
+        Ok(Request::LoginVerify {
+            challenge: s(challenge, "challenge")?,
+            proof: proof_arg(proof_kind, proof)?,
+            remember_device: false,
+        })
     })
+}
+
+/// Reads a proof of `proof_kind` "totp", "email", "webauthn" or "recovery".
+fn proof_arg(proof_kind: *const c_char, proof: *const c_char) -> Result<Proof, Failure> {
+    let value = s(proof, "proof")?;
+    Ok(match s(proof_kind, "proof_kind")?.as_str() {
+        "totp" => Proof::Totp(value),
+        "email" => Proof::Email(value),
+        "webauthn" => Proof::Webauthn(value),
+        "recovery" => Proof::Recovery(value),
+        _ => return Err(invalid("proof_kind: totp, email, webauthn or recovery")),
+    })
+}
+
+/// `login-begin` with the device token of a remembered browser (`device_token` optional: NULL
+/// is `twofa_login_begin`). A valid token (this user's, neither expired nor revoked) gives
+/// `"second_factor_required":false` with `"remembered_device"` set; any other token is ignored
+/// and the second factor is asked as usual → `{"type":"challenge",...}`.
+///
+/// # Safety
+/// As `twofa_security_status`; `device_token` NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_login_begin_remembered(
+    engine: *const twofa_engine,
+    user: *const c_char,
+    device_token: *const c_char,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run(engine, user, Some(out_json), err, || {
+        // SAFETY: NULL or NUL-terminated per the contract.
+        let device_token = unsafe { opt_str_arg(device_token, "device_token", TWOFA_MAX_INPUT) }?.map(str::to_string);
+        Ok(Request::LoginBegin { device_token })
+    })
+}
+
+/// `login-verify` as `twofa_login_verify`; with `remember_device` the success carries
+/// `"device_token":{"token","device_id","expires_at"}` for this browser (else `null`). Keep
+/// the token like a session secret and pass it to `twofa_login_begin_remembered`.
+/// `remember_device` needs `"remember_device":{"enabled":true}` in the config, else the call
+/// is `TWOFA_INVALID_INPUT`.
+///
+/// # Safety
+/// As `twofa_security_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_login_verify_remembering(
+    engine: *const twofa_engine,
+    user: *const c_char,
+    challenge: *const c_char,
+    proof_kind: *const c_char,
+    proof: *const c_char,
+    remember_device: bool,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run(engine, user, Some(out_json), err, || {
+        Ok(Request::LoginVerify {
+            challenge: s(challenge, "challenge")?,
+            proof: proof_arg(proof_kind, proof)?,
+            remember_device,
+        })
+    })
+}
+
+/// `revoke-remembered-device`: forgets one remembered browser (`device_id` as
+/// `security_status` lists it under `"remembered_devices"`); its token no longer skips the
+/// second factor.
+///
+/// # Safety
+/// As `twofa_security_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_revoke_remembered_device(
+    engine: *const twofa_engine,
+    user: *const c_char,
+    device_id: *const c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run(engine, user, None, err, || Ok(Request::RevokeRememberedDevice { device_id: s(device_id, "device_id")? }))
+}
+
+/// `revoke-remembered-devices`: forgets every remembered browser of the user.
+///
+/// # Safety
+/// As `twofa_security_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_revoke_remembered_devices(
+    engine: *const twofa_engine,
+    user: *const c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run(engine, user, None, err, || Ok(Request::RevokeRememberedDevices))
 }
 
 /// Runs any canonical operation, given as the core's request JSON (the JSON
@@ -622,12 +711,78 @@ pub unsafe extern "C" fn twofa_admin_delete_user(
     run_admin(admin, user, None, err, || Ok(AdminRequest::DeleteUser))
 }
 
+/// Admin: removes every method, recovery code and remembered device of a user who lost
+/// access, records `actor` and `reason` (both non-empty) and mails the user at every known
+/// address → `{"type":"reset","methods_removed":N,"notices":{...}}`. `TWOFA_NOT_FOUND` when
+/// twofa knows nothing of the user. If policy requires 2FA, the next sign-in answers
+/// `"enrollment_required":true`.
+///
+/// # Safety
+/// As `twofa_security_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_admin_reset_user(
+    admin: *const twofa_admin,
+    user: *const c_char,
+    actor: *const c_char,
+    reason: *const c_char,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run_admin(admin, user, Some(out_json), err, || {
+        Ok(AdminRequest::ResetUser { actor: s(actor, "actor")?, reason: s(reason, "reason")? })
+    })
+}
+
+/// Admin: exports the user's second factors as a document sealed under `key` (standard base64
+/// of at least 32 bytes) and bound to the user id → `{"type":"exported","document":"..."}`
+/// (docs/export.md). The document is secret material: store and move it like the key.
+///
+/// # Safety
+/// As `twofa_security_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_admin_export_user(
+    admin: *const twofa_admin,
+    user: *const c_char,
+    key: *const c_char,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run_admin(admin, user, Some(out_json), err, || Ok(AdminRequest::ExportUser { key: s(key, "key")? }))
+}
+
+/// Admin: imports a document from `twofa_admin_export_user` for the same user id, who must
+/// have no second factor yet → `{"type":"imported","methods":[...],"skipped":[...]}`. A malformed
+/// document, another user's, a wrong key or any change to it is `TWOFA_INVALID_INPUT` and
+/// stores nothing. WebAuthn devices come along only when the relying party id is the same.
+/// `document` may be up to `TWOFA_MAX_CONFIG` bytes.
+///
+/// # Safety
+/// As `twofa_security_status`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_admin_import_user(
+    admin: *const twofa_admin,
+    user: *const c_char,
+    document: *const c_char,
+    key: *const c_char,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run_admin(admin, user, Some(out_json), err, || {
+        // SAFETY: NUL-terminated or NULL per the contract.
+        let document = unsafe { str_arg(document, "document", TWOFA_MAX_CONFIG) }?.to_string();
+        Ok(AdminRequest::ImportUser { document, key: s(key, "key")? })
+    })
+}
+
 /// Runs any admin operation, given as the core's admin request JSON (the JSON
 /// `twofa_admin_operation_new` takes: `{"op":"totp_import","secret":"...","algorithm":"SHA1",
-/// "digits":6,"period":30}` or `{"op":"delete_user"}`), on the engine's store, mail and clock.
-/// On success `*out_json` is the outcome JSON as `twofa_operation_finish` returns it
-/// (`delete_user` gives `{"type":"done","sent":0,"failed":[]}`). A malformed request is
-/// `TWOFA_INVALID_INPUT` before anything is read or written.
+/// "digits":6,"period":30}`, `{"op":"delete_user"}`, `{"op":"reset_user","actor":"...",
+/// "reason":"..."}`, `{"op":"export_user","key":"..."}` or `{"op":"import_user",
+/// "document":"...","key":"..."}`; at most `TWOFA_MAX_ADMIN_REQUEST` bytes), on the engine's
+/// store, mail, clock and audit events. On success `*out_json` is the outcome JSON as
+/// `twofa_operation_finish` returns it (`delete_user` gives
+/// `{"type":"done","sent":0,"failed":[]}`). A malformed request is `TWOFA_INVALID_INPUT`
+/// before anything is read or written.
 ///
 /// # Safety
 /// As `twofa_security_status`; `request_json` NUL-terminated.
@@ -639,5 +794,9 @@ pub unsafe extern "C" fn twofa_admin_run(
     out_json: *mut *mut c_char,
     err: *mut *mut twofa_error,
 ) -> twofa_status {
-    run_admin(admin, user, Some(out_json), err, || Ok(AdminRequest::from_json(&s(request_json, "request_json")?)?))
+    run_admin(admin, user, Some(out_json), err, || {
+        // SAFETY: NUL-terminated or NULL per the contract.
+        let json = unsafe { str_arg(request_json, "request_json", TWOFA_MAX_ADMIN_REQUEST) }?;
+        Ok(AdminRequest::from_json(json)?)
+    })
 }

@@ -44,6 +44,8 @@ pub const TWOFA_UNSUPPORTED_SCHEMA: twofa_status = 15;
 pub const TWOFA_PANIC: twofa_status = 16;
 /// An internal error.
 pub const TWOFA_INTERNAL: twofa_status = 17;
+/// The handle lacks a capability: an admin handle needs `"admin": true` in its engine's config.
+pub const TWOFA_FORBIDDEN: twofa_status = 18;
 
 /// A structured error, allocated by libtwofa; release it with `twofa_error_free`.
 #[repr(C)]
@@ -118,7 +120,7 @@ pub(crate) fn invalid(what: impl Into<String>) -> Failure {
 }
 
 fn code_name(code: twofa_status) -> &'static CStr {
-    const NAMES: [&CStr; 18] = [
+    const NAMES: [&CStr; 19] = [
         c"ok",
         c"invalid_input",
         c"invalid_code",
@@ -137,6 +139,7 @@ fn code_name(code: twofa_status) -> &'static CStr {
         c"unsupported_schema",
         c"panic",
         c"internal",
+        c"forbidden",
     ];
     usize::try_from(code).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or(c"unknown")
 }
@@ -200,4 +203,19 @@ pub extern "C" fn twofa_last_error_message() -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn twofa_status_name(code: twofa_status) -> *const c_char {
     crate::guard::guard_value(c"unknown".as_ptr(), || code_name(code).as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_of_the_core_has_its_name_and_constant() {
+        for (code, name) in Error::ALL {
+            let code = twofa_status::try_from(code).unwrap_or(-1);
+            assert_eq!(code_name(code).to_bytes(), name.as_bytes(), "code {code}");
+        }
+        assert_eq!(code_name(TWOFA_FORBIDDEN).to_bytes(), b"forbidden");
+        assert_eq!(code_name(TWOFA_FORBIDDEN + 1).to_bytes(), b"unknown");
+    }
 }

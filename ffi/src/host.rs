@@ -4,7 +4,7 @@ use crate::error::{Failure, invalid, note_failed_callback};
 use crate::{TWOFA_INVALID_INPUT, TWOFA_OK, twofa_status};
 use std::ffi::{CStr, CString, c_char, c_void};
 use twofa_core::store::{Store, StoreError, Version, Versioned};
-use twofa_core::{Mailer, Message};
+use twofa_core::{EventHandler, Mailer, Message, SecurityEvent};
 
 /// A callback succeeded.
 pub const TWOFA_CALLBACK_OK: i32 = 0;
@@ -52,12 +52,18 @@ pub type twofa_send_mail_fn = Option<
 >;
 /// `now`: write the current Unix time in seconds to `*out_unix`.
 pub type twofa_now_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, out_unix: *mut u64) -> i32>;
+/// `emit_event`: receives one audit event, the core's SecurityEvent JSON
+/// (`{"kind":"login_succeeded","user":"alice","at":1700000000,"method":"totp",...}`; never a
+/// secret, code or token), valid during the call. It is called after the change the event
+/// reports has committed, from any thread that calls into the engine (concurrently: it must be
+/// thread-safe); it cannot fail the operation, and it must not call back into the engine.
+pub type twofa_emit_event_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, event_json: *const c_char)>;
 
 /// The host's callbacks. libtwofa copies this struct when an engine is opened; `user_data` must
 /// stay valid until the engine is freed. Callbacks may be called from any thread that calls into
 /// the engine, concurrently: they must be thread-safe. Unused callbacks may be NULL (see each
 /// `twofa_engine_new*`); a NULL `send_mail` makes every delivery fail, a NULL `now` means the
-/// system clock.
+/// system clock, a NULL `emit_event` drops audit events.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct twofa_host {
@@ -73,6 +79,8 @@ pub struct twofa_host {
     pub send_mail: twofa_send_mail_fn,
     /// Reads the clock.
     pub now: twofa_now_fn,
+    /// Receives audit events (optional).
+    pub emit_event: twofa_emit_event_fn,
 }
 
 /// The callbacks, shareable between threads as the header's contract demands of the host.
@@ -85,7 +93,7 @@ unsafe impl Send for Host {}
 unsafe impl Sync for Host {}
 
 impl Host {
-    /// The empty host: no store, mail fails, system clock.
+    /// The empty host: no store, mail fails, system clock, no audit events.
     pub(crate) fn none() -> Host {
         Host(twofa_host {
             user_data: std::ptr::null_mut(),
@@ -94,7 +102,16 @@ impl Host {
             store_delete: None,
             send_mail: None,
             now: None,
+            emit_event: None,
         })
+    }
+
+    /// `engine`, handing its audit events to the `emit_event` callback when there is one.
+    pub(crate) fn events_of(self, engine: twofa_core::Engine) -> twofa_core::Engine {
+        match self.0.emit_event {
+            Some(_) => engine.with_events(self),
+            None => engine,
+        }
     }
 
     /// The current time from the `now` callback (or the system clock).
@@ -163,6 +180,16 @@ impl Store for Host {
             TWOFA_CALLBACK_CONFLICT => Err(StoreError::Conflict),
             rc => Err(callback_failed(c"store.delete", rc)),
         }
+    }
+}
+
+impl EventHandler for Host {
+    fn handle(&self, event: &SecurityEvent) {
+        let Some(emit) = self.0.emit_event else { return };
+        let Ok(json) = serde_json::to_string(event) else { return };
+        let json = CString::new(json.replace('\0', " ")).unwrap_or_default();
+        // SAFETY: valid callback per the host's contract; the string lives for the call.
+        unsafe { emit(self.0.user_data, json.as_ptr()) };
     }
 }
 

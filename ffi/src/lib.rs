@@ -60,3 +60,6 @@ pub unsafe extern "C" fn twofa_string_free(s: *mut c_char) {
 pub const TWOFA_MAX_INPUT: usize = 65_536;
 /// Largest accepted config JSON (bytes).
 pub const TWOFA_MAX_CONFIG: usize = 1_048_576;
+/// Largest accepted admin request JSON (bytes): room for an `import_user` document of
+/// `TWOFA_MAX_CONFIG` bytes, escaped.
+pub const TWOFA_MAX_ADMIN_REQUEST: usize = 3_145_728;

@@ -10,6 +10,7 @@
 //!     case TWOFA_ACTION_WRITE:  /* put-if-version */   twofa_operation_feed_write(op, rc, msg, new_version); break;
 //!     case TWOFA_ACTION_DELETE: /* delete-if-version */twofa_operation_feed_delete(op, rc, msg); break;
 //!     case TWOFA_ACTION_SEND:   /* deliver a.to ... */ twofa_operation_feed_send(op, rc, msg); break;
+//!     case TWOFA_ACTION_EMIT:   /* log a.event_json */ twofa_operation_feed_emitted(op, &err); break;
 //!     }
 //! }
 //! twofa_operation_finish(op, &json, &err);
@@ -24,7 +25,7 @@ use crate::engine::outcome_json;
 use crate::error::{Failure, invalid, twofa_error};
 use crate::guard::{guard, guard_value};
 use crate::host::{TWOFA_CALLBACK_CONFLICT, TWOFA_CALLBACK_OK, opt_str_arg, str_arg};
-use crate::{TWOFA_MAX_CONFIG, TWOFA_MAX_INPUT, twofa_status};
+use crate::{TWOFA_MAX_ADMIN_REQUEST, TWOFA_MAX_CONFIG, TWOFA_MAX_INPUT, twofa_status};
 use ::twofa_core::store::{StoreError, Versioned};
 use ::twofa_core::{Action, AdminRequest, Config, Core, Feedback, Operation, Request};
 use std::ffi::{CString, c_char};
@@ -53,6 +54,11 @@ pub const TWOFA_ACTION_WRITE: i32 = 2;
 pub const TWOFA_ACTION_DELETE: i32 = 3;
 /// Deliver the message `to`, `subject`, `text`, `html`; answer with `twofa_operation_feed_send`.
 pub const TWOFA_ACTION_SEND: i32 = 4;
+/// Hand the audit event `event_json` (the core's SecurityEvent JSON, never a secret) to the
+/// security log; answer with `twofa_operation_feed_emitted`. Events come after the change
+/// committed, right before DONE; how the host handles them cannot change the result.
+/// (Value 5 is `TWOFA_ACTION_WAIT`, used by conformance sessions.)
+pub const TWOFA_ACTION_EMIT: i32 = 6;
 
 /// The next action. Pointers stay valid until the next call on the operation; unused fields
 /// are NULL / 0.
@@ -76,6 +82,9 @@ pub struct twofa_action {
     pub text: *const c_char,
     /// HTML body (SEND).
     pub html: *const c_char,
+    /// The audit event, SecurityEvent JSON such as
+    /// `{"kind":"login_succeeded","user":"alice","at":1700000000,"method":"totp",...}` (EMIT).
+    pub event_json: *const c_char,
 }
 
 /// Validates a config and derives its keys.
@@ -120,6 +129,7 @@ unsafe fn start(
     core: *const twofa_core,
     user: *const c_char,
     request_json: *const c_char,
+    cap: usize,
     out: *mut *mut twofa_operation,
     err: *mut *mut twofa_error,
     make: impl FnOnce(Arc<Core>, &str, &str) -> Result<Operation, Failure>,
@@ -130,7 +140,7 @@ unsafe fn start(
         // SAFETY: forwarded contract.
         let user = unsafe { str_arg(user, "user", 256) }?;
         // SAFETY: forwarded contract.
-        let json = unsafe { str_arg(request_json, "request_json", TWOFA_MAX_INPUT) }?;
+        let json = unsafe { str_arg(request_json, "request_json", cap) }?;
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
@@ -157,15 +167,16 @@ pub unsafe extern "C" fn twofa_operation_new(
 ) -> twofa_status {
     // SAFETY: forwarded contract.
     unsafe {
-        start(core, user, request_json, out, err, |core, user, json| {
+        start(core, user, request_json, TWOFA_MAX_INPUT, out, err, |core, user, json| {
             Ok(Operation::new(core, user, Request::from_json(json)?, now))
         })
     }
 }
 
-/// Starts the admin operation `request_json` (`{"op":"totp_import","secret":"...",
-/// "algorithm":"SHA1","digits":6,"period":30}` or `{"op":"delete_user"}`) for `user` at Unix
-/// time `now`: the sans-IO form of the admin handle, for async admin tooling.
+/// Starts the admin operation `request_json` (as `twofa_admin_run` takes it, at most
+/// `TWOFA_MAX_ADMIN_REQUEST` bytes) for `user` at Unix time `now`: the sans-IO form of the
+/// admin handle, for async admin tooling. The operation ends at once with `TWOFA_FORBIDDEN`
+/// unless the core's config has `"admin": true`.
 ///
 /// # Safety
 /// As `twofa_operation_new`.
@@ -180,7 +191,7 @@ pub unsafe extern "C" fn twofa_admin_operation_new(
 ) -> twofa_status {
     // SAFETY: forwarded contract.
     unsafe {
-        start(core, user, request_json, out, err, |core, user, json| {
+        start(core, user, request_json, TWOFA_MAX_ADMIN_REQUEST, out, err, |core, user, json| {
             Ok(Operation::admin(core, user, AdminRequest::from_json(json)?, now))
         })
     }
@@ -202,6 +213,7 @@ pub(crate) fn describe(action: &Action, strings: &mut Vec<CString>) -> twofa_act
         subject: std::ptr::null(),
         text: std::ptr::null(),
         html: std::ptr::null(),
+        event_json: std::ptr::null(),
     };
     strings.clear();
     match action {
@@ -225,6 +237,11 @@ pub(crate) fn describe(action: &Action, strings: &mut Vec<CString>) -> twofa_act
             a.kind = TWOFA_ACTION_SEND;
             strings.extend([c(&message.to), c(&message.subject), c(&message.text), c(&message.html)]);
         }
+        Action::Emit { event } => {
+            a.kind = TWOFA_ACTION_EMIT;
+            // SecurityEvent holds only strings, numbers and enums: serialising cannot fail.
+            strings.push(c(&serde_json::to_string(event).unwrap_or_default()));
+        }
         Action::Done => {}
     }
     match a.kind {
@@ -234,6 +251,7 @@ pub(crate) fn describe(action: &Action, strings: &mut Vec<CString>) -> twofa_act
             a.text = strings[2].as_ptr();
             a.html = strings[3].as_ptr();
         }
+        TWOFA_ACTION_EMIT => a.event_json = strings[0].as_ptr(),
         TWOFA_ACTION_DONE => {}
         _ => a.key = strings[0].as_ptr(),
     }
@@ -265,8 +283,8 @@ pub unsafe extern "C" fn twofa_operation_next(
 }
 
 /// Performs an operation's store actions on a built-in store (`twofa_store_new_*`) until the
-/// operation needs a message delivered or is done, then describes that action (SEND or DONE) in
-/// `*out` as `twofa_operation_next` does. An async host with a built-in store thus makes one
+/// operation needs a message delivered, an event emitted or is done, then describes that action
+/// (SEND, EMIT or DONE) in `*out` as `twofa_operation_next` does. An async host with a built-in store thus makes one
 /// call (on a worker thread, for SQLite) where it would make one per store action, and keeps
 /// only mail in its event loop.
 ///
@@ -351,7 +369,15 @@ pub(crate) fn delete_feedback(rc: i32, message: *const c_char) -> Feedback {
 }
 
 fn feed(op: *mut twofa_operation, feedback: impl FnOnce() -> Result<Feedback, Failure>) -> twofa_status {
-    guard(std::ptr::null_mut(), || {
+    feed_with_err(op, std::ptr::null_mut(), feedback)
+}
+
+fn feed_with_err(
+    op: *mut twofa_operation,
+    err: *mut *mut twofa_error,
+    feedback: impl FnOnce() -> Result<Feedback, Failure>,
+) -> twofa_status {
+    guard(err, || {
         // SAFETY: NULL or valid per the contract.
         let op = unsafe { op.as_mut() }.ok_or_else(|| invalid("op is NULL"))?;
         let inner = op.op.as_mut().ok_or_else(|| invalid("the operation was finished"))?;
@@ -425,6 +451,20 @@ pub unsafe extern "C" fn twofa_operation_feed_send(
             }),
         }))
     })
+}
+
+/// Answers an EMIT: the host has taken the event (whatever it did with it; the operation's
+/// result does not depend on it). Returns `TWOFA_INVALID_INPUT` for a NULL `op` or a finished
+/// operation.
+///
+/// # Safety
+/// `op` NULL or valid; `err` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_operation_feed_emitted(
+    op: *mut twofa_operation,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    feed_with_err(op, err, || Ok(Feedback::Emitted))
 }
 
 /// Takes the result once the next action is DONE: `TWOFA_OK` with the JSON outcome in

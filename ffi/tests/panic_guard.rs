@@ -58,6 +58,14 @@ fn the_header_declares_the_canonical_operations() {
         "twofa_login_verify",
         "twofa_admin_totp_import",
         "twofa_admin_delete_user",
+        "twofa_login_begin_remembered",
+        "twofa_login_verify_remembering",
+        "twofa_revoke_remembered_device",
+        "twofa_revoke_remembered_devices",
+        "twofa_admin_reset_user",
+        "twofa_admin_export_user",
+        "twofa_admin_import_user",
+        "twofa_operation_feed_emitted",
         "twofa_version",
     ] {
         assert!(names.iter().any(|n| n == op), "{op} missing from include/twofa.h");

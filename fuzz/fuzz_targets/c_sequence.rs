@@ -45,6 +45,15 @@ unsafe extern "C" fn now(user_data: *mut c_void, out: *mut u64) -> i32 {
     0
 }
 
+/// Every audit event must be a JSON object naming its kind and user (an invariant: a malformed
+/// event would reach a host's security log).
+unsafe extern "C" fn emit_event(_user_data: *mut c_void, event_json: *const c_char) {
+    // SAFETY: the library passes a NUL-terminated string valid for the call.
+    let text = unsafe { CStr::from_ptr(event_json) }.to_str().expect("event JSON is UTF-8");
+    let event: Value = serde_json::from_str(text).expect("event JSON parses");
+    assert!(event["kind"].is_string() && event["user"] == "u", "malformed event {text}");
+}
+
 /// The harness: engine, store, clock and what the invariants remember.
 struct Harness {
     engine: *mut twofa_engine,
@@ -91,6 +100,7 @@ impl Harness {
             store_delete: None,
             send_mail: None,
             now: Some(now),
+            emit_event: Some(emit_event),
         };
         let config = c(&serde_json::to_string(&twofa_fuzz::config()).expect("config JSON"));
         let (mut store, mut engine, mut err) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());

@@ -13,6 +13,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = engine.run("u", request);
     }
     if let Ok(request) = AdminRequest::from_json(text) {
-        let _ = Admin::new(engine.clone()).run_at("u", request, clock.get());
+        let _ = Admin::new(engine.clone()).unwrap().run_at("u", request, clock.get());
     }
 });

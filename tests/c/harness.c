@@ -329,10 +329,68 @@ static int32_t cb_now(void *ud, uint64_t *out) {
     return TWOFA_CALLBACK_OK;
 }
 
+static void cb_emit(void *ud, const char *event_json) {
+    event_log *l = &((env *)ud)->events;
+    pthread_mutex_lock(&l->mu);
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->json = realloc(l->json, l->cap * sizeof *l->json);
+    }
+    l->json[l->n++] = strdup(event_json);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void events_clear(event_log *l) {
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->n; i++) free(l->json[i]);
+    l->n = 0;
+    pthread_mutex_unlock(&l->mu);
+}
+
+size_t events_count(event_log *l) {
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->n;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
+/* Appends `kind` to the comma-separated list in out (of size cap). */
+static void append_kind(char *out, size_t cap, const char *kind) {
+    size_t len = strlen(out);
+    snprintf(out + len, cap - len, "%s%s", len ? "," : "", kind ? kind : "?");
+}
+
+void events_kinds(event_log *l, char *out, size_t cap) {
+    out[0] = '\0';
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->n; i++) {
+        char *kind = json_str(l->json[i], "kind");
+        append_kind(out, cap, kind);
+        free(kind);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+int events_contain(event_log *l, const char *needle) {
+    int found = 0;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->n && !found; i++) found = strstr(l->json[i], needle) != NULL;
+    pthread_mutex_unlock(&l->mu);
+    return found;
+}
+
+char *event_at(event_log *l, size_t i) {
+    pthread_mutex_lock(&l->mu);
+    char *copy = i < l->n ? strdup(l->json[i]) : NULL;
+    pthread_mutex_unlock(&l->mu);
+    return copy;
+}
+
 env *env_new(uint64_t now) {
     env *e = calloc(1, sizeof *e);
     pthread_mutex_init(&e->store.mu, NULL);
     pthread_mutex_init(&e->mail.mu, NULL);
+    pthread_mutex_init(&e->events.mu, NULL);
     e->store.fail_rc = RC_FAILED;
     atomic_store(&e->now, now);
     e->host.user_data = e;
@@ -341,6 +399,7 @@ env *env_new(uint64_t now) {
     e->host.store_delete = cb_delete;
     e->host.send_mail = cb_send;
     e->host.now = cb_now;
+    e->host.emit_event = cb_emit;
     return e;
 }
 
@@ -372,6 +431,9 @@ void env_free(env *e) {
     }
     mail_clear(&e->mail);
     free(e->mail.msgs);
+    events_clear(&e->events);
+    free(e->events.json);
+    pthread_mutex_destroy(&e->events.mu);
     pthread_mutex_destroy(&e->store.mu);
     pthread_mutex_destroy(&e->mail.mu);
     free(e);
@@ -440,6 +502,7 @@ twofa_status drive_op(twofa_operation *op, env *e, drive_opts *o, char **out_jso
     int loads = 0;
     o->steps = 0;
     o->trace[0] = '\0';
+    o->events[0] = '\0';
     for (;;) {
         twofa_action a;
         memset(&a, 0x5a, sizeof a);
@@ -447,7 +510,7 @@ twofa_status drive_op(twofa_operation *op, env *e, drive_opts *o, char **out_jso
         if (st != TWOFA_OK) return st;
         size_t tl = strlen(o->trace);
         if (tl + 1 < sizeof o->trace) {
-            o->trace[tl] = "DLWDS"[a.kind >= 0 && a.kind <= 4 ? a.kind : 0];
+            o->trace[tl] = "DLWDS?E"[a.kind >= 0 && a.kind <= 6 ? a.kind : 0];
             if (a.kind == TWOFA_ACTION_DONE) o->trace[tl] = '.';
             o->trace[tl + 1] = '\0';
         }
@@ -458,10 +521,18 @@ twofa_status drive_op(twofa_operation *op, env *e, drive_opts *o, char **out_jso
         c_store *s = &e->store;
         switch (a.kind) {
         case TWOFA_ACTION_DONE:
-            CHECK(a.key == NULL && a.bytes == NULL && a.len == 0 && a.to == NULL);
+            CHECK(a.key == NULL && a.bytes == NULL && a.len == 0 && a.to == NULL && a.event_json == NULL);
             return twofa_operation_finish(op, out_json, err);
+        case TWOFA_ACTION_EMIT: {
+            CHECK(a.event_json != NULL && a.key == NULL && a.to == NULL && a.bytes == NULL);
+            char *kind = a.event_json ? json_str(a.event_json, "kind") : NULL;
+            append_kind(o->events, sizeof o->events, kind);
+            free(kind);
+            CHECK_INT(twofa_operation_feed_emitted(op, err), TWOFA_OK);
+            break;
+        }
         case TWOFA_ACTION_LOAD: {
-            CHECK(a.key != NULL && a.to == NULL && a.bytes == NULL);
+            CHECK(a.key != NULL && a.to == NULL && a.bytes == NULL && a.event_json == NULL);
             loads++;
             if (o->fail_load_at == loads) {
                 CHECK_INT(twofa_operation_feed_load(op, RC_FAILED, "the C store is down", NULL, 0, 0), TWOFA_OK);
@@ -499,7 +570,7 @@ twofa_status drive_op(twofa_operation *op, env *e, drive_opts *o, char **out_jso
             break;
         }
         case TWOFA_ACTION_SEND: {
-            CHECK(a.to && a.subject && a.text && a.html && a.key == NULL);
+            CHECK(a.to && a.subject && a.text && a.html && a.key == NULL && a.event_json == NULL);
             if (o->fail_send) {
                 CHECK_INT(twofa_operation_feed_send(op, 1, "the C mailer is down"), TWOFA_OK);
                 break;

@@ -127,9 +127,17 @@ typedef struct {
     long fail_at; /* the delivery with this number (1-based) fails; -1: every delivery fails */
 } mailbox;
 
+/* The audit events the emit_event callback received (JSON copies, in order). */
+typedef struct {
+    pthread_mutex_t mu;
+    char **json;
+    size_t n, cap;
+} event_log;
+
 typedef struct env {
     c_store store;
     mailbox mail;
+    event_log events;
     _Atomic uint64_t now;
     _Atomic int now_fail;
     _Atomic long now_calls;
@@ -179,13 +187,25 @@ int mail_last_code(mailbox *m, const char *to, char *out);
 /* The last message's field copies (caller frees), or NULL. */
 char *mail_last_field(mailbox *m, int field /* 0 to, 1 subject, 2 text, 3 html */);
 
+/* Audit events. */
+void events_clear(event_log *l);
+size_t events_count(event_log *l);
+/* The kinds of the events received so far, comma-separated ("method_added,login_succeeded"),
+ * into out (truncated to cap). */
+void events_kinds(event_log *l, char *out, size_t cap);
+/* Whether any event received contains `needle`. */
+int events_contain(event_log *l, const char *needle);
+/* A copy of the i-th event (caller frees), or NULL. */
+char *event_at(event_log *l, size_t i);
+
 /* ---- sans-IO ------------------------------------------------------------------------------ */
 
 typedef struct {
     int conflict_writes; /* answer this many WRITEs with TWOFA_CALLBACK_CONFLICT first */
     int fail_send;       /* answer SENDs with a failure */
     int fail_load_at;    /* answer the LOAD with this number (1-based) with a failure */
-    char trace[128];     /* one letter per action: L W D S, then '.' for DONE */
+    char trace[128];     /* one letter per action: L W D S E, then '.' for DONE */
+    char events[1024];   /* the kinds of the EMIT actions, comma-separated */
     int steps;
 } drive_opts;
 
@@ -213,8 +233,13 @@ char *repeat_char(char c, size_t n); /* malloc'd, NUL-terminated */
 
 /* Common configs. */
 #define MASTER_KEY "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-#define CONFIG_BODY "\"issuer\":\"Example\",\"keys\":[{\"id\":\"k1\",\"secret\":\"" MASTER_KEY "\"}]"
+/* The common configs grant the admin capability ("admin": true) so the tests can open admin
+ * handles; CONFIG_NO_ADMIN does not. */
+#define CONFIG_KEYS "\"issuer\":\"Example\",\"keys\":[{\"id\":\"k1\",\"secret\":\"" MASTER_KEY "\"}]"
+#define CONFIG_BODY CONFIG_KEYS ",\"admin\":true"
 #define CONFIG "{" CONFIG_BODY "}"
+#define CONFIG_NO_ADMIN "{" CONFIG_KEYS "}"
+#define CONFIG_REMEMBER "{" CONFIG_BODY ",\"remember_device\":{\"enabled\":true}}"
 #define CONFIG_WEBAUTHN                                                                            \
     "{" CONFIG_BODY ",\"webauthn\":{\"rp_id\":\"example.com\",\"rp_name\":\"Example\","            \
     "\"origins\":[\"https://example.com\"]}}"
@@ -247,5 +272,6 @@ void register_ops(void);
 void register_callbacks(void);
 void register_sansio(void);
 void register_threads(void);
+void register_account(void);
 
 #endif

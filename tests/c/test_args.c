@@ -22,6 +22,7 @@ typedef struct {
     int has_out;            /* takes out_json */
     int admin;              /* called on the admin capability */
     op_call call;
+    unsigned big;           /* bit i: s[i] is capped at TWOFA_MAX_CONFIG bytes (a document) */
 } op_desc;
 
 #define W(fn, body)                                                                                 \
@@ -53,27 +54,41 @@ W(admin_totp_import, twofa_admin_totp_import(a, s[0], s[1], s[2], 6, 30, out, er
 W(admin_delete_user, twofa_admin_delete_user(a, s[0], err))
 W(engine_run, twofa_engine_run(e, s[0], s[1], out, err))
 W(admin_run, twofa_admin_run(a, s[0], s[1], out, err))
+W(login_begin_remembered, twofa_login_begin_remembered(e, s[0], s[1], out, err))
+W(login_verify_remembering, twofa_login_verify_remembering(e, s[0], s[1], s[2], s[3], true, out, err))
+W(revoke_remembered_device, twofa_revoke_remembered_device(e, s[0], s[1], err))
+W(revoke_remembered_devices, twofa_revoke_remembered_devices(e, s[0], err))
+W(admin_reset_user, twofa_admin_reset_user(a, s[0], s[1], s[2], out, err))
+W(admin_export_user, twofa_admin_export_user(a, s[0], s[1], out, err))
+W(admin_import_user, twofa_admin_import_user(a, s[0], s[1], s[2], out, err))
 
 static const op_desc ops[] = {
-    {"security_status", 1, {"u"}, 0, 0, 1, 0, w_security_status},
-    {"set_contact_email", 2, {"u", "a@example.com"}, 0, 0, 1, 0, w_set_contact_email},
-    {"mark_order_created", 1, {"u"}, 0, 0, 0, 0, w_mark_order_created},
-    {"totp_enroll_begin", 3, {"u", "u@example.com", "tok"}, 1u << 2, 1u << 2, 1, 0, w_totp_enroll_begin},
-    {"totp_enroll_confirm", 3, {"u", "123456", "tok"}, 1u << 2, 1u << 2, 1, 0, w_totp_enroll_confirm},
-    {"email_enroll_begin", 3, {"u", "a@example.com", "tok"}, 1u << 2, 1u << 2, 1, 0, w_email_enroll_begin},
-    {"email_enroll_confirm", 3, {"u", "123456", "tok"}, 1u << 2, 1u << 2, 1, 0, w_email_enroll_confirm},
-    {"webauthn_register_begin", 3, {"u", "key", "tok"}, 1u << 2, 1u << 2, 1, 0, w_webauthn_register_begin},
-    {"webauthn_register_finish", 3, {"u", "{}", "tok"}, 1u << 2, 1u << 2, 1, 0, w_webauthn_register_finish},
-    {"rename_method", 4, {"u", "totp-1", "Phone", "tok"}, 1u << 3, 1u << 3, 1, 0, w_rename_method},
-    {"remove_method", 3, {"u", "totp-1", "tok"}, 1u << 2, 1u << 2, 1, 0, w_remove_method},
-    {"recovery_codes_generate", 2, {"u", "tok"}, 1u << 1, 1u << 1, 1, 0, w_recovery_codes_generate},
-    {"login_begin", 1, {"u"}, 0, 0, 1, 0, w_login_begin},
-    {"login_send_email_code", 2, {"u", "chal"}, 0, 0, 1, 0, w_login_send_email_code},
-    {"login_verify", 4, {"u", "chal", "totp", "123456"}, 0, 0, 1, 0, w_login_verify},
-    {"admin_totp_import", 3, {"u", SECRET_A, "SHA1"}, 0, 0, 1, 1, w_admin_totp_import},
-    {"admin_delete_user", 1, {"u"}, 0, 0, 0, 1, w_admin_delete_user},
-    {"engine_run", 2, {"u", "{\"op\":\"security_status\"}"}, 0, 0, 1, 0, w_engine_run},
-    {"admin_run", 2, {"u", "{\"op\":\"delete_user\"}"}, 0, 0, 1, 1, w_admin_run},
+    {"security_status", 1, {"u"}, 0, 0, 1, 0, w_security_status, 0},
+    {"set_contact_email", 2, {"u", "a@example.com"}, 0, 0, 1, 0, w_set_contact_email, 0},
+    {"mark_order_created", 1, {"u"}, 0, 0, 0, 0, w_mark_order_created, 0},
+    {"totp_enroll_begin", 3, {"u", "u@example.com", "tok"}, 1u << 2, 1u << 2, 1, 0, w_totp_enroll_begin, 0},
+    {"totp_enroll_confirm", 3, {"u", "123456", "tok"}, 1u << 2, 1u << 2, 1, 0, w_totp_enroll_confirm, 0},
+    {"email_enroll_begin", 3, {"u", "a@example.com", "tok"}, 1u << 2, 1u << 2, 1, 0, w_email_enroll_begin, 0},
+    {"email_enroll_confirm", 3, {"u", "123456", "tok"}, 1u << 2, 1u << 2, 1, 0, w_email_enroll_confirm, 0},
+    {"webauthn_register_begin", 3, {"u", "key", "tok"}, 1u << 2, 1u << 2, 1, 0, w_webauthn_register_begin, 0},
+    {"webauthn_register_finish", 3, {"u", "{}", "tok"}, 1u << 2, 1u << 2, 1, 0, w_webauthn_register_finish, 0},
+    {"rename_method", 4, {"u", "totp-1", "Phone", "tok"}, 1u << 3, 1u << 3, 1, 0, w_rename_method, 0},
+    {"remove_method", 3, {"u", "totp-1", "tok"}, 1u << 2, 1u << 2, 1, 0, w_remove_method, 0},
+    {"recovery_codes_generate", 2, {"u", "tok"}, 1u << 1, 1u << 1, 1, 0, w_recovery_codes_generate, 0},
+    {"login_begin", 1, {"u"}, 0, 0, 1, 0, w_login_begin, 0},
+    {"login_send_email_code", 2, {"u", "chal"}, 0, 0, 1, 0, w_login_send_email_code, 0},
+    {"login_verify", 4, {"u", "chal", "totp", "123456"}, 0, 0, 1, 0, w_login_verify, 0},
+    {"admin_totp_import", 3, {"u", SECRET_A, "SHA1"}, 0, 0, 1, 1, w_admin_totp_import, 0},
+    {"admin_delete_user", 1, {"u"}, 0, 0, 0, 1, w_admin_delete_user, 0},
+    {"engine_run", 2, {"u", "{\"op\":\"security_status\"}"}, 0, 0, 1, 0, w_engine_run, 0},
+    {"admin_run", 2, {"u", "{\"op\":\"delete_user\"}"}, 0, 0, 1, 1, w_admin_run, 0},
+    {"login_begin_remembered", 2, {"u", "dt"}, 1u << 1, 0, 1, 0, w_login_begin_remembered, 0},
+    {"login_verify_remembering", 4, {"u", "chal", "totp", "123456"}, 0, 0, 1, 0, w_login_verify_remembering, 0},
+    {"revoke_remembered_device", 2, {"u", "dev"}, 0, 0, 0, 0, w_revoke_remembered_device, 0},
+    {"revoke_remembered_devices", 1, {"u"}, 0, 0, 0, 0, w_revoke_remembered_devices, 0},
+    {"admin_reset_user", 3, {"u", "ops", "lost phone"}, 0, 0, 1, 1, w_admin_reset_user, 0},
+    {"admin_export_user", 2, {"u", MASTER_KEY}, 0, 0, 1, 1, w_admin_export_user, 0},
+    {"admin_import_user", 3, {"u", "{}", MASTER_KEY}, 0, 0, 1, 1, w_admin_import_user, 1u << 1},
 };
 
 /* Calls `d` with `s` (and NULL engine/admin when `null_handle`, NULL out_json when `null_out`),
@@ -101,6 +116,7 @@ static void test_every_operation_refuses_bad_arguments(void) {
     char *too_long = repeat_char('7', TWOFA_MAX_INPUT + 1);
     char *long_user = repeat_char('u', 257);
     char *long_token = repeat_char('t', 1025);
+    char *too_big = repeat_char('7', TWOFA_MAX_CONFIG + 1);
     char what[96];
     store_arm(&e->store, 0);
     atomic_store(&e->now_calls, 0);
@@ -125,7 +141,10 @@ static void test_every_operation_refuses_bad_arguments(void) {
             expect_invalid(d, eng, adm, s, 0, 0, what);
             s[i] = "\xff";
             expect_invalid(d, eng, adm, s, 0, 0, what);
-            s[i] = i == 0 ? long_user : (d->step_up & (1u << i)) ? long_token : too_long;
+            s[i] = i == 0                      ? long_user
+                   : (d->step_up & (1u << i)) ? long_token
+                   : (d->big & (1u << i))     ? too_big
+                                              : too_long;
             snprintf(what, sizeof what, "over-long argument %d", i);
             expect_invalid(d, eng, adm, s, 0, 0, what);
         }
@@ -171,6 +190,7 @@ static void test_every_operation_refuses_bad_arguments(void) {
     free(too_long);
     free(long_user);
     free(long_token);
+    free(too_big);
     twofa_admin_free(adm);
     twofa_engine_free(eng);
     env_free(e);

@@ -19,14 +19,15 @@ static void test_status_names(void) {
     static const char *names[] = {"ok",       "invalid_input",   "invalid_code", "expired",          "replayed",
                                   "rate_limited", "locked_out",  "not_enrolled", "step_up_required", "policy_violation",
                                   "not_found", "webauthn_rejected", "storage",   "conflict",         "mail",
-                                  "unsupported_schema", "panic",  "internal"};
+                                  "unsupported_schema", "panic",  "internal",     "forbidden"};
     CHECK_INT(TWOFA_OK, 0);
     CHECK_INT(TWOFA_INTERNAL, 17);
-    for (int i = 0; i < 18; i++) CHECK_STR(twofa_status_name(i), names[i]);
+    CHECK_INT(TWOFA_FORBIDDEN, 18);
+    for (int i = 0; i < 19; i++) CHECK_STR(twofa_status_name(i), names[i]);
     CHECK_STR(twofa_status_name(TWOFA_INVALID_INPUT), "invalid_input");
     CHECK_STR(twofa_status_name(TWOFA_LOCKED_OUT), "locked_out");
     CHECK_STR(twofa_status_name(-1), "unknown");
-    CHECK_STR(twofa_status_name(18), "unknown");
+    CHECK_STR(twofa_status_name(19), "unknown");
     CHECK_STR(twofa_status_name(1000), "unknown");
     CHECK_STR(twofa_status_name(INT32_MIN), "unknown");
 }

@@ -57,7 +57,7 @@ static void test_security_status_op(void) {
     EXPECT_OK(run_op(core, e, "alice", "{\"op\":\"set_contact_email\",\"address\":\"a@example.com\"}", T0, &o, &json,
                      &err),
               &err);
-    CHECK_STR(o.trace, "LW.");
+    CHECK_STR(o.trace, "LWE.");
     CHECK_CONTAINS(json, "\"type\":\"done\"");
     jfree(json);
     CHECK(store_has(&e->store, "user/alice"));
@@ -87,7 +87,7 @@ static void test_email_enroll_ops(void) {
     snprintf(request, sizeof request, "{\"op\":\"email_enroll_confirm\",\"code\":\"%s\"}", code);
     json = SENT;
     EXPECT_OK(run_op(core, e, "bea", request, T0 + 5, &o, &json, &err), &err);
-    CHECK_STR(o.trace, "LWS."); /* the method_added notice to the new address */
+    CHECK_STR(o.trace, "LWSE."); /* the method_added notice to the new address */
     CHECK_CONTAINS(json, "\"type\":\"method_added\"");
     CHECK_CONTAINS(json, "\"kind\":\"email\"");
     char *token = json_str(json, "token");
@@ -97,7 +97,7 @@ static void test_email_enroll_ops(void) {
     snprintf(request, sizeof request, "{\"op\":\"recovery_codes_generate\",\"step_up\":\"%s\"}", token ? token : "");
     json = SENT;
     EXPECT_OK(run_op(core, e, "bea", request, T0 + 6, &o, &json, &err), &err);
-    CHECK_STR(o.trace, "LWS."); /* the notice to a@example.com */
+    CHECK_STR(o.trace, "LWSE."); /* the notice to a@example.com */
     CHECK_INT(json_array_len(json, "codes"), 10);
     CHECK_CONTAINS(json, "\"sent\":1");
     jfree(json);
@@ -129,7 +129,7 @@ static void test_conflict_then_success(void) {
     /* One conflict: reload and decide again. */
     o.conflict_writes = 1;
     EXPECT_OK(run_op(core, e, "dora", "{\"op\":\"mark_order_created\"}", T0, &o, &json, &err), &err);
-    CHECK_STR(o.trace, "LWLW.");
+    CHECK_STR(o.trace, "LWLWE.");
     jfree(json);
     /* Conflicts beyond conflict_retries (here 2): TWOFA_CONFLICT, nothing written. */
     twofa_core *core2 = new_core("{" CONFIG_BODY ",\"conflict_retries\":2}");
@@ -140,7 +140,7 @@ static void test_conflict_then_success(void) {
     CHECK(!store_has(&e->store, "user/ella"));
     o.conflict_writes = 2;
     EXPECT_OK(run_op(core2, e, "ella", "{\"op\":\"mark_order_created\"}", T0, &o, &json, &err), &err);
-    CHECK_STR(o.trace, "LWLWLW.");
+    CHECK_STR(o.trace, "LWLWLWE.");
     jfree(json);
     CHECK(store_has(&e->store, "user/ella"));
     twofa_core_free(core2);
@@ -195,7 +195,7 @@ static void test_load_failure_and_feed_checks(void) {
     /* Still at the WRITE: perform it and finish. */
     drive_opts o2 = {0};
     EXPECT_OK(drive_op(op, e, &o2, &json, &err), &err);
-    CHECK_STR(o2.trace, "W.");
+    CHECK_STR(o2.trace, "WE.");
     CHECK_CONTAINS(json, "\"type\":\"done\"");
     jfree(json);
     /* After finish: everything is refused. */
@@ -325,7 +325,7 @@ static void test_admin_operations(void) {
 
     if (EXPECT_OK(twofa_admin_operation_new(core, "alice", import, T0, &op, &err), &err)) {
         EXPECT_OK(drive_op(op, e, &o, &json, &err), &err);
-        CHECK_STR(o.trace, "LW.");
+        CHECK_STR(o.trace, "LWE.");
         CHECK_CONTAINS(json, "\"type\":\"method_added\"");
         jfree(json);
         twofa_operation_free(op);

@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
     register_callbacks();
     register_sansio();
     register_threads();
+    register_account();
 
     int passed = 0, failed = 0;
     for (size_t i = 0; i < n_tests; i++) {

@@ -101,6 +101,7 @@ def config() -> dict[str, Any]:
     return {
         "issuer": "twofa race test",
         "keys": [{"id": "race", "secret": base64.b64encode(secrets.token_bytes(32)).decode()}],
+        "admin": True,  # the setup imports TOTP secrets with the admin handle
         "totp": {"algorithm": "SHA1", "digits": 6, "period": PERIOD, "skew": SKEW},
         "lockout": {"threshold": THRESHOLD, "base_delay_secs": 60, "max_delay_secs": 86400},
         "conflict_retries": 32,

@@ -1,7 +1,7 @@
-//! Core types → WIT types, field by field (and the two enums the other way).
+//! Core types → WIT types, field by field (and the algorithm enum the other way).
 
 use crate::twofa::auth::types as wit;
-use twofa_core::{Error, MethodKind, Recommendation, TotpAlgorithm, Warning, engine as core};
+use twofa_core::{Error, EventKind, MethodKind, Recommendation, TotpAlgorithm, Warning, engine as core};
 
 /// The WIT error of a core error (same codes).
 pub(crate) fn error(e: Error) -> wit::Error {
@@ -22,6 +22,8 @@ pub(crate) fn error(e: Error) -> wit::Error {
         Error::Mail(m) => wit::Error::Mail(m),
         Error::UnsupportedSchema => wit::Error::UnsupportedSchema,
         Error::Panic => wit::Error::Panic,
+        Error::Internal(m) => wit::Error::Internal(m),
+        Error::Forbidden(m) => wit::Error::Forbidden(m),
         other => wit::Error::Internal(other.to_string()),
     }
 }
@@ -86,6 +88,19 @@ pub(crate) fn status(s: core::SecurityStatus) -> wit::SecurityStatus {
         contact_email: s.contact_email,
         pending: wit::PendingEnrollments { totp: s.pending.totp, email: s.pending.email, webauthn: s.pending.webauthn },
         locked_until: s.locked_until,
+        enrollment_deadline: s.enrollment_deadline,
+        remembered_devices: s.remembered_devices.into_iter().map(remembered_device).collect(),
+        last_reset: s.last_reset.map(|r| wit::ResetInfo { actor: r.actor, reason: r.reason, at: r.at }),
+    }
+}
+
+fn remembered_device(d: core::RememberedDevice) -> wit::RememberedDevice {
+    wit::RememberedDevice {
+        id: d.id,
+        method: kind(d.method),
+        created: d.created,
+        expires_at: d.expires_at,
+        last_used: d.last_used,
     }
 }
 
@@ -113,6 +128,8 @@ pub(crate) fn challenge(c: core::LoginChallenge) -> wit::LoginChallenge {
         methods: c.methods.into_iter().map(kind).collect(),
         webauthn_options: c.webauthn_options,
         expires_at: c.expires_at,
+        enrollment_deadline: c.enrollment_deadline,
+        remembered_device: c.remembered_device,
     }
 }
 
@@ -122,6 +139,54 @@ pub(crate) fn login_success(s: core::LoginSuccess) -> wit::LoginSuccess {
         method_id: s.method_id,
         step_up: step_up(s.step_up),
         recovery_codes_left: s.recovery_codes_left,
+        device_token: s.device_token.map(|t| wit::DeviceToken {
+            token: t.token,
+            device_id: t.device_id,
+            expires_at: t.expires_at,
+        }),
         notices: notices(s.notices),
+    }
+}
+
+pub(crate) fn reset_done(r: core::ResetDone) -> wit::ResetDone {
+    wit::ResetDone { methods_removed: r.methods_removed, notices: notices(r.notices) }
+}
+
+pub(crate) fn user_imported(i: core::UserImported) -> wit::UserImported {
+    wit::UserImported { methods: i.methods.into_iter().map(method).collect(), skipped: i.skipped }
+}
+
+fn event_kind(k: EventKind) -> wit::EventKind {
+    match k {
+        EventKind::MethodAdded => wit::EventKind::MethodAdded,
+        EventKind::MethodRenamed => wit::EventKind::MethodRenamed,
+        EventKind::MethodRemoved => wit::EventKind::MethodRemoved,
+        EventKind::LoginSucceeded => wit::EventKind::LoginSucceeded,
+        EventKind::LoginFailed => wit::EventKind::LoginFailed,
+        EventKind::LockedOut => wit::EventKind::LockedOut,
+        EventKind::ReplayRefused => wit::EventKind::ReplayRefused,
+        EventKind::CounterRegressed => wit::EventKind::CounterRegressed,
+        EventKind::RecoveryCodeUsed => wit::EventKind::RecoveryCodeUsed,
+        EventKind::RecoveryCodesGenerated => wit::EventKind::RecoveryCodesGenerated,
+        EventKind::DeviceRemembered => wit::EventKind::DeviceRemembered,
+        EventKind::RememberedDevicesRevoked => wit::EventKind::RememberedDevicesRevoked,
+        EventKind::ContactEmailChanged => wit::EventKind::ContactEmailChanged,
+        EventKind::TwoFactorRequired => wit::EventKind::TwoFactorRequired,
+        EventKind::AdminReset => wit::EventKind::AdminReset,
+        EventKind::UserExported => wit::EventKind::UserExported,
+        EventKind::UserImported => wit::EventKind::UserImported,
+        EventKind::UserDeleted => wit::EventKind::UserDeleted,
+    }
+}
+
+pub(crate) fn event(e: &core::SecurityEvent) -> wit::SecurityEvent {
+    wit::SecurityEvent {
+        kind: event_kind(e.kind),
+        user: e.user.clone(),
+        at: e.at,
+        method: e.method.map(kind),
+        method_id: e.method_id.clone(),
+        reason: e.reason.clone(),
+        actor: e.actor.clone(),
     }
 }

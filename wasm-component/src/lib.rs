@@ -1,7 +1,8 @@
 //! twofa as a WASI component: the `twofa:auth/engine` exports, translated to and from the core.
 //!
 //! Nothing is decided here: every call becomes one `twofa_core::Engine` (or `Admin`) call whose
-//! store and mailer are the host's imports and whose clock and randomness are WASI's.
+//! store, mailer and event handler are the host's imports and whose clock and randomness are
+//! WASI's.
 
 mod convert;
 
@@ -9,7 +10,7 @@ use convert::{error, kind_algorithm};
 use exports::twofa::auth::engine::{Guest, GuestAdmin, GuestEngine};
 use twofa::auth::types as wit;
 use twofa_core::store::{Store, StoreError, Version, Versioned};
-use twofa_core::{Config, Mailer, Message, Proof};
+use twofa_core::{Config, EventHandler, Mailer, Message, Proof, SecurityEvent};
 
 wit_bindgen::generate!({ world: "plugin", path: "../wit" });
 
@@ -53,9 +54,18 @@ impl Mailer for HostMailer {
     }
 }
 
+/// The host's `events` import as a core `EventHandler`.
+struct HostEvents;
+
+impl EventHandler for HostEvents {
+    fn handle(&self, event: &SecurityEvent) {
+        twofa::auth::events::emit(&convert::event(event));
+    }
+}
+
 fn open(config_json: &str) -> Result<twofa_core::Engine, wit::Error> {
     let config = Config::from_json(config_json).map_err(error)?;
-    twofa_core::Engine::new(config, HostStore, HostMailer).map_err(error)
+    Ok(twofa_core::Engine::new(config, HostStore, HostMailer).map_err(error)?.with_events(HostEvents))
 }
 
 /// The exported `engine` resource.
@@ -151,28 +161,46 @@ impl GuestEngine for EngineResource {
             .map_err(error)
     }
 
-    fn login_begin(&self, user: String) -> R<wit::LoginChallenge> {
-        self.0.login_begin(&user).map(convert::challenge).map_err(error)
+    fn login_begin(&self, user: String, device_token: Option<String>) -> R<wit::LoginChallenge> {
+        self.0.login_begin_remembered(&user, device_token.as_deref()).map(convert::challenge).map_err(error)
     }
 
     fn login_send_email_code(&self, user: String, challenge: String) -> R<wit::CodeSent> {
         self.0.login_send_email_code(&user, &challenge).map(convert::code_sent).map_err(error)
     }
 
-    fn login_verify(&self, user: String, challenge: String, proof: wit::Proof) -> R<wit::LoginSuccess> {
+    fn login_verify(
+        &self,
+        user: String,
+        challenge: String,
+        proof: wit::Proof,
+        remember_device: bool,
+    ) -> R<wit::LoginSuccess> {
         let proof = match proof {
             wit::Proof::Totp(c) => Proof::Totp(c),
             wit::Proof::Email(c) => Proof::Email(c),
             wit::Proof::Webauthn(j) => Proof::Webauthn(j),
             wit::Proof::Recovery(c) => Proof::Recovery(c),
         };
-        self.0.login_verify(&user, &challenge, proof).map(convert::login_success).map_err(error)
+        self.0
+            .login_verify_remembering(&user, &challenge, proof, remember_device)
+            .map(convert::login_success)
+            .map_err(error)
+    }
+
+    fn revoke_remembered_device(&self, user: String, device_id: String) -> R<()> {
+        self.0.revoke_remembered_device(&user, &device_id).map_err(error)
+    }
+
+    fn revoke_remembered_devices(&self, user: String) -> R<()> {
+        self.0.revoke_remembered_devices(&user).map_err(error)
     }
 }
 
 impl GuestAdmin for AdminResource {
     fn open(config_json: String) -> R<exports::twofa::auth::engine::Admin> {
-        Ok(exports::twofa::auth::engine::Admin::new(AdminResource(twofa_core::Admin::new(open(&config_json)?))))
+        let admin = twofa_core::Admin::new(open(&config_json)?).map_err(error)?;
+        Ok(exports::twofa::auth::engine::Admin::new(AdminResource(admin)))
     }
 
     fn totp_import(
@@ -191,6 +219,18 @@ impl GuestAdmin for AdminResource {
 
     fn delete_user(&self, user: String) -> R<()> {
         self.0.delete_user(&user).map_err(error)
+    }
+
+    fn reset_user(&self, user: String, actor: String, reason: String) -> R<wit::ResetDone> {
+        self.0.reset_user(&user, &actor, &reason).map(convert::reset_done).map_err(error)
+    }
+
+    fn export_user(&self, user: String, key: String) -> R<String> {
+        self.0.export_user(&user, &key).map(|e| e.document).map_err(error)
+    }
+
+    fn import_user(&self, user: String, document: String, key: String) -> R<wit::UserImported> {
+        self.0.import_user(&user, &document, &key).map(convert::user_imported).map_err(error)
     }
 }
 

@@ -3,13 +3,14 @@
 // its version matches, delete it, send a message); this file performs that action with await
 // and feeds the result back. Retries after conflicts and the arming of emailed codes stay in
 // the core; nothing here blocks the event loop on I/O. With a built-in store (MemoryStore,
-// SqliteStore), libtwofa performs the store actions itself in one call, and only mail comes here.
+// SqliteStore), libtwofa performs the store actions itself in one call, and only mail and audit
+// events come here.
 
 import { TwofaError, cString, call, codes, takeError } from "./errors.js";
 import { constants, lib, takeString } from "./native.js";
 import { FAILED, NativeStore, SqliteStore, copyAction, perform, reason, withFailure } from "./stores.js";
 
-const { TWOFA_ACTION_DONE: DONE, TWOFA_ACTION_SEND: SEND, TWOFA_CALLBACK_OK: OK } = constants;
+const { TWOFA_ACTION_DONE: DONE, TWOFA_ACTION_SEND: SEND, TWOFA_ACTION_EMIT: EMIT, TWOFA_CALLBACK_OK: OK } = constants;
 const FEED = {
   [constants.TWOFA_ACTION_LOAD]: lib.twofa_operation_feed_load,
   [constants.TWOFA_ACTION_WRITE]: lib.twofa_operation_feed_write,
@@ -57,7 +58,11 @@ const token = (stepUp) => (stepUp && typeof stepUp === "object" ? stepUp.token :
  * `store` is omitted for the embedded SQLite store at the config's `sqlite_path`, or a
  * `MemoryStore`/`SqliteStore`, or any object with `get`/`put`/`delete` (see stores.js), which may
  * be async. `mailer(message)` delivers `{to, subject, text, html}` (it may return a Promise;
- * throwing or rejecting means not delivered). `clock()` returns Unix seconds.
+ * throwing or rejecting means not delivered). `clock()` returns Unix seconds. `onEvent(event)`
+ * receives each audit event (the core's SecurityEvent with camelCase keys: `kind`, `user`, `at`,
+ * `method`, `methodId`, `reason`, `actor`) once the change it reports is stored, and may return
+ * a Promise, which is awaited; whatever it throws or rejects with is ignored: an audit handler
+ * never fails an operation, whose change is already durable.
  */
 export class Engine {
   #core;
@@ -66,8 +71,10 @@ export class Engine {
   #ownStore = null;
   #mailer;
   #clock;
+  #onEvent;
 
-  constructor(config, { store, mailer, clock } = {}) {
+  constructor(config, { store, mailer, clock, onEvent } = {}) {
+    if (onEvent != null && typeof onEvent !== "function") throw new TypeError("onEvent must be a function");
     const json = cString(typeof config === "string" ? config : JSON.stringify(config), "config");
     const out = [null];
     call(lib.twofa_core_new, json, out);
@@ -84,6 +91,7 @@ export class Engine {
     this.#store = store;
     this.#mailer = mailer ?? null;
     this.#clock = clock ?? (() => Date.now() / 1000);
+    this.#onEvent = onEvent ?? null;
   }
 
   /** Releases the engine now rather than at garbage collection (and the SQLite store it opened
@@ -111,6 +119,10 @@ export class Engine {
         if (native) await native.runOperation(op, action);
         else call(lib.twofa_operation_next, op, action);
         if (action.kind === DONE) break;
+        if (action.kind === EMIT) {
+          await this.#emit(op, action.event_json);
+          continue;
+        }
         const status =
           action.kind === SEND
             ? await this.#send(op, { ...action }, failures[codes.mail])
@@ -150,6 +162,19 @@ export class Engine {
       failures.push({ error, callback: "send_mail" });
       return lib.twofa_operation_feed_send(op, FAILED, reason(error));
     }
+  }
+
+  /** Hands one audit event (its JSON, copied before anything is awaited) to `onEvent`, then
+   * tells the operation it was handled: a handler that throws or rejects is ignored. */
+  async #emit(op, json) {
+    if (this.#onEvent) {
+      try {
+        await this.#onEvent(outcome(json));
+      } catch {
+        // Deliberately ignored: the change is committed and the event handler cannot fail it.
+      }
+    }
+    call(lib.twofa_operation_feed_emitted, op);
   }
 
   /** The user's methods, policy state and advice. */
@@ -213,9 +238,11 @@ export class Engine {
     return this.#run(user, { op: "recovery_codes_generate", step_up: token(stepUp) });
   }
 
-  /** Starts a sign-in (after the host checked the password). */
-  loginBegin(user) {
-    return this.#run(user, { op: "login_begin" });
+  /** Starts a sign-in (after the host checked the password). A `deviceToken` from an earlier
+   * `loginVerify` with `rememberDevice` skips the second factor while it is valid; an invalid,
+   * expired or revoked one is ignored. */
+  loginBegin(user, { deviceToken = null } = {}) {
+    return this.#run(user, { op: "login_begin", device_token: deviceToken });
   }
 
   /** Emails a fresh sign-in code for the challenge. */
@@ -224,12 +251,26 @@ export class Engine {
   }
 
   /** Verifies a second factor of `kind` "totp", "email", "recovery" (a code) or "webauthn"
-   * (the browser's `PublicKeyCredential.toJSON()`, as an object or JSON text). */
-  loginVerify(user, challenge, kind, value) {
-    return this.#run(user, { op: "login_verify", challenge, proof: { kind, value: text(value) } });
+   * (the browser's `PublicKeyCredential.toJSON()`, as an object or JSON text). With
+   * `rememberDevice` (and `remember_device.enabled` in the config), the success carries a
+   * `deviceToken` for this browser. */
+  loginVerify(user, challenge, kind, value, { rememberDevice = false } = {}) {
+    const request = { op: "login_verify", challenge, proof: { kind, value: text(value) }, remember_device: rememberDevice };
+    return this.#run(user, request);
   }
 
-  /** The admin capability of this engine. Give it only to administrative code. */
+  /** Revokes one remembered device (its id from `securityStatus`). */
+  async revokeRememberedDevice(user, deviceId) {
+    await this.#run(user, { op: "revoke_remembered_device", device_id: deviceId });
+  }
+
+  /** Revokes every remembered device of the user. */
+  async revokeRememberedDevices(user) {
+    await this.#run(user, { op: "revoke_remembered_devices" });
+  }
+
+  /** The admin capability of this engine. Give it only to administrative code. Its operations
+   * fail with `forbidden` unless the config has `"admin": true`. */
   admin() {
     const run = (user, request) => this.#run(user, request, true);
     return {
@@ -240,6 +281,13 @@ export class Engine {
       deleteUser: async (user) => {
         await run(user, { op: "delete_user" });
       },
+      /** Removes every second factor, recovery code and remembered device of a user who lost
+       * access, recording `actor` and `reason`; the user is told at every known address. */
+      resetUser: (user, actor, reason) => run(user, { op: "reset_user", actor, reason }),
+      /** Exports the user's second factors as a document sealed with `key` (base64, 32+ bytes). */
+      exportUser: (user, key) => run(user, { op: "export_user", key }),
+      /** Imports a document made by `exportUser` for this same user id, sealed with `key`. */
+      importUser: (user, document, key) => run(user, { op: "import_user", document, key }),
     };
   }
 }

@@ -178,9 +178,18 @@ test("results are plain objects with camelCase keys, as index.d.ts declares", as
   assert.deepEqual(keys(imported.notices), notices);
 
   const challenge = await engine.loginBegin("alice");
-  assert.deepEqual(keys(challenge), ["challengeId", "enrollmentRequired", "expiresAt", "methods", "secondFactorRequired", "webauthnOptions"]);
+  assert.deepEqual(keys(challenge), [
+    "challengeId",
+    "enrollmentDeadline",
+    "enrollmentRequired",
+    "expiresAt",
+    "methods",
+    "rememberedDevice",
+    "secondFactorRequired",
+    "webauthnOptions",
+  ]);
   const success = await engine.loginVerify("alice", challenge.challengeId, "totp", "406058");
-  assert.deepEqual(keys(success), ["method", "methodId", "notices", "recoveryCodesLeft", "stepUp"]);
+  assert.deepEqual(keys(success), ["deviceToken", "method", "methodId", "notices", "recoveryCodesLeft", "stepUp"]);
   assert.deepEqual(keys(success.stepUp), ["expiresAt", "token"]);
   const token = success.stepUp;
 
@@ -188,11 +197,14 @@ test("results are plain objects with camelCase keys, as index.d.ts declares", as
   assert.deepEqual(keys(status), [
     "compliant",
     "contactEmail",
+    "enrollmentDeadline",
+    "lastReset",
     "lockedUntil",
     "methods",
     "pending",
     "recommendations",
     "recoveryCodesLeft",
+    "rememberedDevices",
     "twoFactorRequired",
     "warnings",
   ]);
@@ -210,6 +222,16 @@ test("results are plain objects with camelCase keys, as index.d.ts declares", as
   assert.deepEqual(keys(await engine.recoveryCodesGenerate("alice", token)), ["codes", "notices"]);
   assert.deepEqual(keys(await engine.loginSendEmailCode("alice", (await engine.loginBegin("alice")).challengeId)), ["expiresAt", "resendAfter", "sentTo"]);
   assert.deepEqual(keys(await engine.removeMethod("alice", "email-2", token)), notices);
+  assert.equal(await engine.revokeRememberedDevices("alice"), undefined);
+  const key = Buffer.alloc(32, 1).toString("base64");
+  const exported = await engine.admin().exportUser("alice", key);
+  assert.deepEqual(keys(exported), ["document"]);
+  const reset = await engine.admin().resetUser("alice", "support-7", "lost phone");
+  assert.deepEqual(keys(reset), ["methodsRemoved", "notices"]);
+  assert.deepEqual(keys((await engine.securityStatus("alice")).lastReset), ["actor", "at", "reason"]);
+  const restored = await engine.admin().importUser("alice", exported.document, key);
+  assert.deepEqual(keys(restored), ["methods", "skipped"]);
+  assert.deepEqual(keys(restored.methods[0]), method);
   assert.equal(await engine.admin().deleteUser("alice"), undefined);
   assert.deepEqual((await engine.securityStatus("alice")).methods, []);
 });

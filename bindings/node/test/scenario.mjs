@@ -1,7 +1,8 @@
 // The runner of the shared scenarios (tests/scenarios/*.json, format in its README.md) for
 // JavaScript engines: the native Engine of this package and the WASI component through jco
 // (examples/node-host). It only translates each step into a method call; the expectations are
-// in the JSON.
+// in the JSON. It also checks the audit events each step emitted and, at the end, that no event
+// contains a secret the run handled.
 
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -59,6 +60,20 @@ export function lookup(value, path) {
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
+/** Fields of an outcome whose strings are secrets (README, "Events"). */
+const SECRET_FIELDS = new Set(["secret", "uri", "token", "codes", "document"]);
+
+/** Every string under a secret field of `value`, added to `secrets`. */
+function collectSecrets(value, secrets, secret = false) {
+  if (typeof value === "string") {
+    if (secret && value.length > 0) secrets.add(value);
+  } else if (Array.isArray(value)) {
+    for (const v of value) collectSecrets(v, secrets, secret);
+  } else if (value !== null && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) collectSecrets(v, secrets, secret || SECRET_FIELDS.has(k));
+  }
+}
+
 /** Whether `value` meets `expected` (a JSON value or a matcher object). */
 export function matches(value, expected) {
   if (expected !== null && typeof expected === "object" && !Array.isArray(expected)) {
@@ -80,12 +95,20 @@ export class Runner {
    * @param {{t: number}} clock the engine's clock, which the runner sets
    * @param {{to: string, text: string}[]} outbox every message the engine's mailer delivered
    * @param {string} origin the browser origin of the WebAuthn ceremonies
+   * @param {{events?: object[], open?: (config: object) => object}} [options] `events`: every
+   *   audit event the engine's event handler received, in order (steps with `events` need it);
+   *   `open(config)`: an engine like `engine` (same store, clock, mailer and event handler) with
+   *   another config, closed after use if it has `close` (`without_admin` steps need it)
    */
-  constructor(engine, clock, outbox, origin) {
-    Object.assign(this, { engine, clock, outbox, origin });
+  constructor(engine, clock, outbox, origin, { events = null, open = null } = {}) {
+    Object.assign(this, { engine, clock, outbox, origin, events, open });
     this.vars = new Map();
     this.authenticators = new Map();
     this.transcript = [];
+    /** Every value of the run that is a secret: codes computed or mailed, secret outcome fields. */
+    this.secrets = new Set();
+    /** The scenario's config (set by `run`). */
+    this.config = null;
   }
 
   /** Evaluates a value expression. */
@@ -97,9 +120,10 @@ export class Runner {
     }
     if (v === null || typeof v !== "object" || Array.isArray(v)) return v;
     const now = this.clock.t;
-    if ("totp" in v) return totpCode(await this.value(v.totp), now, v);
+    // Wrong codes are no secrets (and "000000" would be found in every timestamp).
+    if ("totp" in v) return this.secret(totpCode(await this.value(v.totp), now, v));
     if ("wrong_totp" in v) return wrongTotp(await this.value(v.wrong_totp), now);
-    if ("mailed_code" in v) return mailedCode(this.outbox, v.mailed_code);
+    if ("mailed_code" in v) return this.secret(mailedCode(this.outbox, v.mailed_code));
     if ("wrong_mailed_code" in v) {
       return [...mailedCode(this.outbox, v.wrong_mailed_code)].map((d) => (Number(d) + 1) % 10).join("");
     }
@@ -119,9 +143,15 @@ export class Runner {
     return result;
   }
 
-  /** Calls the engine method of a canonical operation with the step's arguments. */
-  call(op, user, a) {
-    const e = this.engine;
+  /** Records `code` as a secret of the run and returns it. */
+  secret(code) {
+    this.secrets.add(code);
+    return code;
+  }
+
+  /** Calls the engine method of a canonical operation with the step's arguments (on `e`,
+   * by default the runner's engine). */
+  call(op, user, a, e = this.engine) {
     const calls = {
       security_status: () => e.securityStatus(user),
       set_contact_email: () => e.setContactEmail(user, a.address),
@@ -135,12 +165,18 @@ export class Runner {
       rename_method: () => e.renameMethod(user, a.method_id, a.label, a.step_up),
       remove_method: () => e.removeMethod(user, a.method_id, a.step_up),
       recovery_codes_generate: () => e.recoveryCodesGenerate(user, a.step_up),
-      login_begin: () => e.loginBegin(user),
+      login_begin: () => e.loginBegin(user, { deviceToken: a.device_token }),
       login_send_email_code: () => e.loginSendEmailCode(user, a.challenge),
-      login_verify: () => e.loginVerify(user, a.challenge, a.proof.kind, a.proof.value),
+      login_verify: () =>
+        e.loginVerify(user, a.challenge, a.proof.kind, a.proof.value, { rememberDevice: a.remember_device }),
+      revoke_remembered_device: () => e.revokeRememberedDevice(user, a.device_id),
+      revoke_remembered_devices: () => e.revokeRememberedDevices(user),
       "admin.totp_import": () =>
         e.admin().totpImport(user, a.secret, { algorithm: a.algorithm, digits: a.digits, period: a.period }),
       "admin.delete_user": () => e.admin().deleteUser(user),
+      "admin.reset_user": () => e.admin().resetUser(user, a.actor, a.reason),
+      "admin.export_user": () => e.admin().exportUser(user, a.key),
+      "admin.import_user": () => e.admin().importUser(user, a.document, a.key),
     };
     if (!(op in calls)) throw new ScenarioFailed(`unknown op ${op}`);
     return calls[op]();
@@ -153,13 +189,18 @@ export class Runner {
     const { op, user } = step;
     const where = `step ${index} (${op} ${user}${step.note ? `: ${step.note}` : ""})`;
     const expect = step.expect ?? "ok";
+    if ("events" in step && this.events === null) throw new ScenarioFailed(`${where}: this runner records no events`);
+    if (step.without_admin && this.open === null) throw new ScenarioFailed(`${where}: this runner cannot open engines`);
     for (let run = 0; run < (step.repeat ?? 1); run++) {
       const args = await this.value(step.args ?? {});
       const sentBefore = this.outbox.length;
+      const eventsBefore = this.events?.length ?? 0;
       let got;
       let subject;
+      const engine = step.without_admin ? this.open({ ...this.config, admin: false }) : this.engine;
       try {
-        subject = (await this.call(op, user, args)) ?? {};
+        subject = (await this.call(op, user, args, engine)) ?? {};
+        collectSecrets(subject, this.secrets);
         got = "ok";
         this.transcript.push(`${op} ${user}: ok`);
       } catch (error) {
@@ -169,6 +210,8 @@ export class Runner {
         const suffix = error.retryAfter != null ? ` retry_after=${error.retryAfter}` : "";
         this.transcript.push(`${op} ${user}: ${error.name}${suffix}`);
         if (expect === "ok") throw new ScenarioFailed(`${where}: expected success, got ${error.name}: ${error.message}`);
+      } finally {
+        if (engine !== this.engine) engine.close?.();
       }
       if (got !== expect) throw new ScenarioFailed(`${where}: expected ${expect}, got ${got}`);
       for (const [path, expected] of Object.entries(step.check ?? {})) {
@@ -182,12 +225,48 @@ export class Runner {
       if ("mails" in step && sent !== step.mails) {
         throw new ScenarioFailed(`${where}: ${sent} mails sent, expected ${step.mails}`);
       }
+      if ("events" in step) this.checkEvents(where, this.events.slice(eventsBefore), step.events);
+    }
+  }
+
+  /** Checks the events a step emitted against the step's `events` (count, then listed fields). */
+  checkEvents(where, emitted, expected) {
+    const shown = JSON.stringify(emitted);
+    if (emitted.length !== expected.length) {
+      throw new ScenarioFailed(`${where}: ${emitted.length} events emitted, expected ${expected.length}: ${shown}`);
+    }
+    for (const [i, fields] of expected.entries()) {
+      for (const [field, value] of Object.entries(fields)) {
+        let actual;
+        try {
+          actual = lookup(emitted[i], field);
+        } catch {
+          throw new ScenarioFailed(`${where}: event ${i} has no ${field}: ${shown}`);
+        }
+        if (!matches(actual, value)) {
+          throw new ScenarioFailed(
+            `${where}: event ${i} ${field} is ${JSON.stringify(actual)}, expected ${JSON.stringify(value)}: ${shown}`,
+          );
+        }
+      }
+    }
+  }
+
+  /** Fails if any recorded event's JSON contains a secret of the run. */
+  checkNoSecretInEvents() {
+    for (const [i, event] of (this.events ?? []).entries()) {
+      const json = JSON.stringify(event);
+      for (const secret of this.secrets) {
+        if (json.includes(secret)) throw new ScenarioFailed(`event ${i} contains a secret of the run: ${json}`);
+      }
     }
   }
 
   /** Runs every step; resolves to the transcript. */
   async run(scenario) {
+    this.config = scenario.config;
     for (const [index, step] of scenario.steps.entries()) await this.step(index, step);
+    this.checkNoSecretInEvents();
     return this.transcript;
   }
 }

@@ -1,5 +1,6 @@
 // The shared scenario (tests/scenarios/security_tab.json) through the Node engine on every kind
-// of store: identical transcripts everywhere. And the runner cannot pass vacuously.
+// of store: identical transcripts and audit events everywhere. And the runner cannot pass
+// vacuously.
 
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,22 +17,41 @@ const tmp = mkdtempSync(join(tmpdir(), "twofa-scenario-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs `scenario` on an engine with `store` (undefined: the config's sqlite_path); resolves to
- * the transcript. The mailer is async, as a real one would be. */
-function run(scenario, { store, config = scenario.config } = {}) {
+ * the transcript, or with `withEvents` to `{transcript, events}`. The mailer and the event
+ * handler are async, as real ones would be. */
+async function run(scenario, { store, config = scenario.config, withEvents = false } = {}) {
   const clock = { t: 0 };
   const outbox = [];
+  const events = [];
   const mailer = async (message) => {
     await new Promise(setImmediate);
     outbox.push(message);
   };
-  const engine = new Engine(config, { store, mailer, clock: () => clock.t });
-  return new Runner(engine, clock, outbox, scenario.origin).run(scenario);
+  const onEvent = async (event) => {
+    await new Promise(setImmediate);
+    events.push(event);
+  };
+  const options = { store, mailer, clock: () => clock.t, onEvent };
+  const engine = new Engine(config, options);
+  /** The same store (or SQLite file), clock, mailer and handler with another config. */
+  const open = (other) => new Engine({ ...config, ...other }, options);
+  const transcript = await new Runner(engine, clock, outbox, scenario.origin, { events, open }).run(scenario);
+  return withEvents ? { transcript, events } : transcript;
 }
 
+/** Events without their random parts (method ids such as "totp-1" are deterministic; the ids of
+ * remembered devices are random): what must be identical on every store. */
+const stable = (events) =>
+  events.map(({ methodId, ...rest }) => ({
+    ...rest,
+    methodId: methodId === null || /^[a-z]+-\d+$/.test(methodId) ? methodId : "<device>",
+  }));
+
 let reference;
+let referenceEvents;
 
 before(async () => {
-  reference = await run(SCENARIO, { store: new AsyncMapStore() });
+  ({ transcript: reference, events: referenceEvents } = await run(SCENARIO, { store: new AsyncMapStore(), withEvents: true }));
 });
 
 test("the scenario passes on an async Map store", () => {
@@ -39,19 +59,30 @@ test("the scenario passes on an async Map store", () => {
   assert.ok(reference.some((line) => line.endsWith(": replayed")));
   assert.ok(reference.some((line) => line.startsWith("login_verify") && line.includes(": locked_out retry_after=")));
   assert.ok(reference.some((line) => line.startsWith("login_verify") && line.endsWith(": webauthn_rejected")));
+  assert.ok(reference.some((line) => line.startsWith("admin.reset_user") && line.endsWith(": forbidden")));
+  const kinds = new Set(referenceEvents.map((event) => event.kind));
+  for (const kind of ["method_added", "login_succeeded", "login_failed", "device_remembered", "admin_reset", "user_exported", "user_imported"]) {
+    assert.ok(kinds.has(kind), `no ${kind} event`);
+  }
 });
 
-test("MemoryStore gives the same transcript", async () => {
-  assert.deepEqual(await run(SCENARIO, { store: new MemoryStore() }), reference);
+test("MemoryStore gives the same transcript and events", async () => {
+  const { transcript, events } = await run(SCENARIO, { store: new MemoryStore(), withEvents: true });
+  assert.deepEqual(transcript, reference);
+  assert.deepEqual(stable(events), stable(referenceEvents));
 });
 
-test("SqliteStore gives the same transcript", async () => {
-  assert.deepEqual(await run(SCENARIO, { store: new SqliteStore(join(tmp, "store.db")) }), reference);
+test("SqliteStore gives the same transcript and events", async () => {
+  const { transcript, events } = await run(SCENARIO, { store: new SqliteStore(join(tmp, "store.db")), withEvents: true });
+  assert.deepEqual(transcript, reference);
+  assert.deepEqual(stable(events), stable(referenceEvents));
 });
 
-test("the SQLite default (no store, config.sqlite_path) gives the same transcript", async () => {
+test("the SQLite default (no store, config.sqlite_path) gives the same transcript and events", async () => {
   const config = { ...SCENARIO.config, sqlite_path: join(tmp, "default.db") };
-  assert.deepEqual(await run(SCENARIO, { config }), reference);
+  const { transcript, events } = await run(SCENARIO, { config, withEvents: true });
+  assert.deepEqual(transcript, reference);
+  assert.deepEqual(stable(events), stable(referenceEvents));
 });
 
 test("the runner fails when the scenario is wrong", async (t) => {
@@ -91,6 +122,18 @@ test("the runner fails when the scenario is wrong", async (t) => {
       index((s) => s.mails === 1),
       (s) => (s.mails = 2),
     ),
+    "a missing event": altered(
+      index((s) => s.events?.length === 1),
+      (s) => (s.events = []),
+    ),
+    "a wrong event field": altered(
+      index((s) => s.events?.length === 1),
+      (s) => (s.events = [{ ...s.events[0], kind: "user_deleted" }]),
+    ),
+    "an admin step without the capability expected to succeed": altered(
+      index((s) => s.without_admin === true),
+      (s) => delete s.expect,
+    ),
   };
   for (const [name, [scenario, step]] of Object.entries(cases)) {
     await t.test(name, async () => {
@@ -101,4 +144,22 @@ test("the runner fails when the scenario is wrong", async (t) => {
       });
     });
   }
+});
+
+test("the runner fails when an event contains a secret of the run", async () => {
+  const events = [];
+  /** An engine that leaks its step-up token into an event. */
+  const leaky = {
+    async securityStatus(user) {
+      events.push({ kind: "login_succeeded", user, reason: "tok-123" });
+      return { stepUp: { token: "tok-123" } };
+    },
+  };
+  const scenario = { steps: [{ op: "security_status", user: "x", events: [{ kind: "login_succeeded" }] }] };
+  const runner = new Runner(leaky, { t: 0 }, [], null, { events });
+  await assert.rejects(runner.run(scenario), (error) => {
+    assert.ok(error instanceof ScenarioFailed, `not a ScenarioFailed: ${error}`);
+    assert.match(error.message, /contains a secret/);
+    return true;
+  });
 });

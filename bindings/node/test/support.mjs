@@ -10,9 +10,10 @@ export const T0 = 1_700_000_000;
 export const SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 /** The browser origin of the WebAuthn ceremonies. */
 export const ORIGIN = "http://localhost:8080";
-/** The engine config of the tests. */
+/** The engine config of the tests (with the admin capability, which `admin()` needs). */
 export const CONFIG = {
   issuer: "Example Shop",
+  admin: true,
   keys: [{ id: "k1", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
   webauthn: { rp_id: "localhost", rp_name: "Example Shop", origins: ["http://localhost:8080"] },
 };

@@ -8,6 +8,9 @@ import type {
   Clock,
   CodeSent,
   Config,
+  DeviceToken,
+  EventHandler,
+  EventKind,
   LoginChallenge,
   LoginSuccess,
   Mailer,
@@ -17,11 +20,17 @@ import type {
   MethodKind,
   Notices,
   RecoveryCodes,
+  RememberedDevice,
+  ResetDone,
+  ResetInfo,
+  SecurityEvent,
   SecurityStatus,
   StepUpToken,
   Store,
   StoredValue,
   TotpSetup,
+  UserExport,
+  UserImported,
   Version,
   WebauthnRegistration,
 } from "twofa";
@@ -60,6 +69,8 @@ const syncStore: Store = {
 
 const config: Config = {
   issuer: "Example Shop",
+  admin: true,
+  remember_device: { enabled: true },
   keys: [{ id: "k1", secret: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }],
   webauthn: { rp_id: "localhost", rp_name: "Example Shop", origins: ["http://localhost:8080"] },
 };
@@ -71,8 +82,16 @@ const mailer: Mailer = async (message: Message): Promise<void> => {
 const clock = { t: 1_700_000_000 };
 const now: Clock = () => clock.t;
 
+const events: SecurityEvent[] = [];
+const onEvent: EventHandler = async (event: SecurityEvent): Promise<void> => {
+  const kind: EventKind = event.kind;
+  const methodId: string | null = event.methodId;
+  void [kind, methodId];
+  events.push(event);
+};
+
 async function main(): Promise<void> {
-  const engine = new Engine(config, { store: new AsyncMapStore(), mailer, clock: now });
+  const engine = new Engine(config, { store: new AsyncMapStore(), mailer, clock: now, onEvent });
   const onMemory = new Engine(JSON.stringify(config), { store: new MemoryStore() });
   const onFile: Engine | null = process.env.TWOFA_TYPES_SQLITE ? new Engine(config, { store: new SqliteStore(process.env.TWOFA_TYPES_SQLITE) }) : null;
   void onMemory;
@@ -86,9 +105,19 @@ async function main(): Promise<void> {
   const challenge: LoginChallenge = await engine.loginBegin("alice");
   if (challenge.challengeId === null) throw new Error("a challenge was expected");
   const methods: MethodKind[] = challenge.methods;
-  const success: LoginSuccess = await engine.loginVerify("alice", challenge.challengeId, "totp", "406058");
+  const success: LoginSuccess = await engine.loginVerify("alice", challenge.challengeId, "totp", "406058", { rememberDevice: true });
   const token: StepUpToken = success.stepUp;
   const left: number | null = success.recoveryCodesLeft;
+
+  const device: DeviceToken | null = success.deviceToken;
+  const skipped: LoginChallenge = await engine.loginBegin("alice", { deviceToken: device?.token ?? null });
+  const rememberedDevice: string | null = skipped.rememberedDevice;
+  const deadline: number | null = skipped.enrollmentDeadline;
+  const devices: RememberedDevice[] = (await engine.securityStatus("alice")).rememberedDevices;
+  const lastReset: ResetInfo | null = (await engine.securityStatus("alice")).lastReset;
+  if (device) await engine.revokeRememberedDevice("alice", device.deviceId);
+  const none: void = await engine.revokeRememberedDevices("alice");
+  void [rememberedDevice, deadline, devices, lastReset, none];
 
   const notices: Notices = await engine.setContactEmail("alice", "alice@example.com");
   const failed: string[] = notices.failed;
@@ -122,6 +151,12 @@ async function main(): Promise<void> {
 
   const passed: string[] = await checkStore(new AsyncMapStore());
   const version: string = libraryVersion;
+  const exported: UserExport = await admin.exportUser("alice", "ZXhwb3J0LWtleS1leHBvcnQta2V5LWV4cG9ydC1rZXkh");
+  const reset: ResetDone = await admin.resetUser("alice", "support-7", "lost phone");
+  const restored: UserImported = await admin.importUser("alice", exported.document, "ZXhwb3J0LWtleS1leHBvcnQta2V5LWV4cG9ydC1rZXkh");
+  const removed: number = reset.methodsRemoved;
+  const skippedMethods: string[] = restored.skipped;
+  void [removed, skippedMethods, events];
   await admin.deleteUser("alice");
 
   // Wrong uses the declarations must refuse.
@@ -135,6 +170,10 @@ async function main(): Promise<void> {
   void (() => admin.totpImport("alice", "JBSWY3DP", { algorithm: "MD5" }));
   // @ts-expect-error put's value is bytes
   void (() => new MemoryStore().put("k", "text", null));
+  // @ts-expect-error an event handler takes a SecurityEvent
+  void (() => new Engine(config, { onEvent: (event: number) => event }));
+  // @ts-expect-error "remember" is not an option of loginVerify
+  void (() => engine.loginVerify("alice", "c", "totp", "123456", { remember: true }));
   // @ts-expect-error a TwofaError's code is a number
   void ((e: TwofaError) => e.code.toUpperCase());
 

@@ -20,6 +20,8 @@ CONFIG: dict[str, Any] = {
     "issuer": "Example Shop",
     "keys": [{"id": "k1", "secret": KEY}],
     "webauthn": {"rp_id": "localhost", "rp_name": "Example Shop", "origins": [ORIGIN]},
+    # The tests open admin handles (TOTP import, deletion, reset, export) from this config.
+    "admin": True,
 }
 
 

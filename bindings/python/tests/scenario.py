@@ -129,17 +129,71 @@ def call_op(engine: Any, op: str, user: str, a: dict[str, Any]) -> Any:
         "rename_method": lambda: e.rename_method(user, a["method_id"], a["label"], step_up),
         "remove_method": lambda: e.remove_method(user, a["method_id"], step_up),
         "recovery_codes_generate": lambda: e.recovery_codes_generate(user, step_up),
-        "login_begin": lambda: e.login_begin(user),
+        "login_begin": lambda: e.login_begin(user, a.get("device_token")),
         "login_send_email_code": lambda: e.login_send_email_code(user, a["challenge"]),
-        "login_verify": lambda: e.login_verify(user, a["challenge"], a["proof"]["kind"], a["proof"]["value"]),
+        "login_verify": lambda: e.login_verify(
+            user, a["challenge"], a["proof"]["kind"], a["proof"]["value"], a.get("remember_device", False)
+        ),
+        "revoke_remembered_device": lambda: e.revoke_remembered_device(user, a["device_id"]),
+        "revoke_remembered_devices": lambda: e.revoke_remembered_devices(user),
         "admin.totp_import": lambda: e.admin().totp_import(
             user, a["secret"], algorithm=a["algorithm"], digits=a["digits"], period=a["period"]
         ),
         "admin.delete_user": lambda: e.admin().delete_user(user),
+        "admin.reset_user": lambda: e.admin().reset_user(user, a["actor"], a["reason"]),
+        "admin.export_user": lambda: e.admin().export_user(user, a["key"]),
+        "admin.import_user": lambda: e.admin().import_user(user, a["document"], a["key"]),
     }
     if op not in calls:
         raise ScenarioFailed(f"unknown op {op!r}")
     return calls[op]()
+
+
+#: The outcome fields whose strings are secrets (README, "Events").
+SECRET_FIELDS = frozenset({"secret", "uri", "token", "codes", "document"})
+
+
+def outcome_secrets(subject: Any, under_secret: bool = False) -> list[str]:
+    """Every string of an outcome's JSON under a field named in `SECRET_FIELDS`."""
+    if isinstance(subject, str):
+        return [subject] if under_secret else []
+    if isinstance(subject, list):
+        return [found for item in subject for found in outcome_secrets(item, under_secret)]
+    if isinstance(subject, dict):
+        return [
+            found
+            for name, value in subject.items()
+            for found in outcome_secrets(value, under_secret or name in SECRET_FIELDS)
+        ]
+    return []
+
+
+class Events(list[dict[str, Any]]):
+    """An event handler (for `twofa.Engine` and `twofa.aio.Engine`) that records each event as
+    the core's JSON."""
+
+    def __call__(self, event: twofa.SecurityEvent) -> None:
+        self.append(as_json(event))
+
+
+def verify_events(where: str, expected: list[dict[str, Any]], emitted: Sequence[dict[str, Any]]) -> None:
+    """Checks the events a step emitted against its `events`: as many, each listed field
+    matching (values may be matchers)."""
+    if len(emitted) != len(expected):
+        raise ScenarioFailed(f"{where}: {len(emitted)} events emitted, expected {len(expected)}: {list(emitted)!r}")
+    for index, (event, fields) in enumerate(zip(emitted, expected, strict=True)):
+        for name, want in fields.items():
+            if name not in event or not matches(event[name], want):
+                raise ScenarioFailed(f"{where}: event {index} has {name}={event.get(name)!r}, expected {want!r}")
+
+
+def verify_no_secret_in_events(events: Sequence[dict[str, Any]], secrets: set[str]) -> None:
+    """Checks that no recorded event's JSON text contains a secret the run handled."""
+    for event in events:
+        text = json.dumps(event)
+        for secret in secrets:
+            if secret and secret in text:
+                raise ScenarioFailed(f"event {text} contains a secret the run handled")
 
 
 def verify(where: str, step: dict[str, Any], got: str, subject: Any) -> None:
@@ -164,6 +218,8 @@ class Values:
         self.origin = origin
         self.vars: dict[str, Any] = {}
         self.authenticators: dict[str, SoftAuthenticator] = {}
+        #: The codes computed or read from mail so far (secrets no event may contain).
+        self.secrets: set[str] = set()
 
     def value(self, v: Any) -> Any:
         """Evaluates a value expression."""
@@ -176,11 +232,15 @@ class Values:
             now = self.clock.t
             if "totp" in v:
                 extra = {k: v[k] for k in ("algorithm", "digits", "period") if k in v}
-                return totp_code(self.value(v["totp"]), now, **extra)
+                code = totp_code(self.value(v["totp"]), now, **extra)
+                self.secrets.add(code)
+                return code
             if "wrong_totp" in v:
                 return wrong_totp(self.value(v["wrong_totp"]), now)
             if "mailed_code" in v:
-                return mailed_code(self.outbox, v["mailed_code"])
+                code = mailed_code(self.outbox, v["mailed_code"])
+                self.secrets.add(code)
+                return code
             if "wrong_mailed_code" in v:
                 code = mailed_code(self.outbox, v["wrong_mailed_code"])
                 return "".join(str((int(d) + 1) % 10) for d in code)
@@ -199,16 +259,28 @@ class Values:
 
 
 class Runner(Values):
-    """Runs one scenario against an engine whose clock and outbox the runner controls."""
+    """Runs one scenario against an engine whose clock, outbox and event handler (`events`) the
+    runner controls; `without_admin` is an engine over the same store, mailer, clock and
+    handler whose config has ``"admin": false``, for the steps marked ``without_admin``."""
 
-    def __init__(self, engine: Any, clock: Any, outbox: list[twofa.Message], origin: str) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        clock: Any,
+        outbox: list[twofa.Message],
+        origin: str,
+        events: Events,
+        without_admin: Any,
+    ) -> None:
         super().__init__(clock, outbox, origin)
         self.engine = engine
+        self.events = events
+        self.without_admin = without_admin
         self.transcript: list[str] = []
 
-    def call(self, op: str, user: str, a: dict[str, Any]) -> Any:
+    def call(self, op: str, user: str, a: dict[str, Any], without_admin: bool = False) -> Any:
         """Calls the engine method of a canonical operation with the step's arguments."""
-        return call_op(self.engine, op, user, a)
+        return call_op(self.without_admin if without_admin else self.engine, op, user, a)
 
     async def step(self, index: int, step: dict[str, Any]) -> None:
         """Runs one step (all its repeats)."""
@@ -222,12 +294,13 @@ class Runner(Values):
         where = f"step {index} ({op} {user}{': ' + step['note'] if 'note' in step else ''})"
         for _ in range(step.get("repeat", 1)):
             args = self.value(step.get("args", {}))
-            sent_before = len(self.outbox)
+            sent_before, events_before = len(self.outbox), len(self.events)
             try:
-                result = self.call(op, user, args)
+                result = self.call(op, user, args, step.get("without_admin", False))
                 if inspect.isawaitable(result):
                     result = await result
                 got, subject = "ok", as_json(result)
+                self.secrets.update(outcome_secrets(subject))
                 self.transcript.append(f"{op} {user}: ok")
             except twofa.TwofaError as err:
                 got = err.name
@@ -240,9 +313,12 @@ class Runner(Values):
             self.save(step, subject)
             if "mails" in step and len(self.outbox) - sent_before != step["mails"]:
                 raise ScenarioFailed(f"{where}: {len(self.outbox) - sent_before} mails sent, expected {step['mails']}")
+            if "events" in step:
+                verify_events(where, step["events"], self.events[events_before:])
 
     async def run(self, scenario: dict[str, Any]) -> list[str]:
-        """Runs every step; returns the transcript."""
+        """Runs every step, then checks that no event contains a secret; returns the transcript."""
         for index, step in enumerate(scenario["steps"]):
             await self.step(index, step)
+        verify_no_secret_in_events(self.events, self.secrets)
         return self.transcript

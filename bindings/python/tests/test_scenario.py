@@ -14,27 +14,43 @@ import twofa
 import twofa.aio
 
 from conftest import AsyncDictStore, Clock, DictStore, Outbox
-from scenario import Runner, ScenarioFailed, load
+from scenario import Events, Runner, ScenarioFailed, load
 
 SCENARIO = load("security_tab")
 
 
+def sync_runner(store: Any, config: dict[str, Any]) -> Runner:
+    """A runner over sync engines on `store`: one with the config, one without the admin
+    capability."""
+    clock, outbox, events = Clock(0), Outbox(), Events()
+    engine, without_admin = (
+        twofa.Engine(cfg, store=store, mailer=outbox, clock=clock, on_event=events)
+        for cfg in (config, {**config, "admin": False})
+    )
+    return Runner(engine, clock, outbox, SCENARIO["origin"], events, without_admin)
+
+
 def run_sync(store: Any, config: dict[str, Any]) -> list[str]:
-    clock, outbox = Clock(0), Outbox()
-    engine = twofa.Engine(config, store=store, mailer=outbox, clock=clock)
-    return asyncio.run(Runner(engine, clock, outbox, SCENARIO["origin"]).run(SCENARIO))
+    return asyncio.run(sync_runner(store, config).run(SCENARIO))
 
 
 def run_async(store: Any, config: dict[str, Any]) -> list[str]:
-    clock, outbox = Clock(0), Outbox()
+    clock, outbox, events = Clock(0), Outbox(), Events()
 
     async def mailer(message: twofa.Message) -> None:
         await asyncio.sleep(0)
         outbox.append(message)
 
+    async def on_event(event: twofa.SecurityEvent) -> None:
+        await asyncio.sleep(0)
+        events(event)
+
     async def main() -> list[str]:
-        engine = twofa.aio.Engine(config, store=store, mailer=mailer, clock=clock)
-        return await Runner(engine, clock, outbox, SCENARIO["origin"]).run(SCENARIO)
+        engine, without_admin = (
+            twofa.aio.Engine(cfg, store=store, mailer=mailer, clock=clock, on_event=on_event)
+            for cfg in (config, {**config, "admin": False})
+        )
+        return await Runner(engine, clock, outbox, SCENARIO["origin"], events, without_admin).run(SCENARIO)
 
     return asyncio.run(main())
 
@@ -80,8 +96,36 @@ def test_the_runner_fails_when_the_scenario_is_wrong() -> None:
         "steps": [{"op": "security_status", "user": "x", "check": {"recovery_codes_left": 3}}],
     }
     wrong_mails = {**SCENARIO, "steps": [{"op": "security_status", "user": "x", "mails": 1}]}
-    for scenario in (wrong_expect, wrong_check, wrong_mails):
-        clock, outbox = Clock(0), Outbox()
-        engine = twofa.Engine(scenario["config"], store=DictStore(), mailer=outbox, clock=clock)
+    wrong_events = {
+        **SCENARIO,
+        "steps": [{"op": "set_contact_email", "user": "x", "args": {"address": "x@example.com"}, "events": []}],
+    }
+    wrong_event_field = {
+        **SCENARIO,
+        "steps": [
+            {
+                "op": "set_contact_email",
+                "user": "x",
+                "args": {"address": "x@example.com"},
+                "events": [{"kind": "method_added"}],
+            }
+        ],
+    }
+    wrong_admin = {
+        **SCENARIO,
+        "config": {**SCENARIO["config"], "admin": True},
+        "steps": [{"op": "admin.delete_user", "user": "x", "without_admin": True, "expect": "not_found"}],
+    }
+    for scenario in (wrong_expect, wrong_check, wrong_mails, wrong_events, wrong_event_field, wrong_admin):
         with pytest.raises(ScenarioFailed):
-            asyncio.run(Runner(engine, clock, outbox, scenario["origin"]).run(scenario))
+            asyncio.run(sync_runner(DictStore(), scenario["config"]).run(scenario))
+
+
+def test_the_runner_finds_a_secret_in_an_event() -> None:
+    """The end-of-run check fails when an event's JSON contains a value the run handled as a
+    secret (here the user id, taken for one)."""
+    runner = sync_runner(DictStore(), SCENARIO["config"])
+    runner.secrets.add("user-0123456789")
+    steps = [{"op": "set_contact_email", "user": "user-0123456789", "args": {"address": "x@example.com"}}]
+    with pytest.raises(ScenarioFailed, match="secret"):
+        asyncio.run(runner.run({**SCENARIO, "steps": steps}))

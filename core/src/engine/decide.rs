@@ -11,14 +11,18 @@ use crate::email_code::{self, Purpose, Verdict};
 use crate::login::{self, StepUpToken};
 use crate::mail::{Message, Template, validate_address};
 use crate::policy::{self, MethodKind};
-use crate::record::{Challenge, Method, MethodData, PendingTotp, PendingWebauthn, UserRecord};
+use crate::record::{Challenge, Method, MethodData, PendingTotp, PendingWebauthn, Remembered, UserRecord};
 use crate::webauthn::AssertionOutcome;
-use crate::{recovery, totp};
+use crate::{export, recovery, totp};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// How many live sign-in challenges a record keeps (the oldest goes first).
 const MAX_CHALLENGES: usize = 16;
+/// How many remembered devices a record keeps (the oldest goes first).
+const MAX_REMEMBERED: usize = 20;
+/// The keyed-hash domain of device tokens.
+const DEVICE_DOMAIN: &str = "twofa/device";
 
 /// What happens to the stored record.
 #[derive(Debug)]
@@ -49,8 +53,10 @@ pub(crate) struct Decision {
     pub outcome: Result<Outcome, Error>,
     pub mail: Vec<Message>,
     pub then: Then,
-    /// A WebAuthn credential id to claim (globally) before the record is written.
-    pub claim: Option<String>,
+    /// WebAuthn credential ids to claim (globally) before the record is written.
+    pub claims: Vec<String>,
+    /// Audit events to deliver once the change has committed.
+    pub events: Vec<SecurityEvent>,
 }
 
 impl Decision {
@@ -60,7 +66,19 @@ impl Decision {
     }
 
     fn report(outcome: Outcome) -> Decision {
-        Decision { change: Change::Keep, outcome: Ok(outcome), mail: Vec::new(), then: Then::Report, claim: None }
+        Decision {
+            change: Change::Keep,
+            outcome: Ok(outcome),
+            mail: Vec::new(),
+            then: Then::Report,
+            claims: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn with_event(mut self, event: SecurityEvent) -> Decision {
+        self.events.push(event);
+        self
     }
 }
 
@@ -74,7 +92,44 @@ pub(crate) struct Ctx<'a> {
 impl Ctx<'_> {
     fn put(&self, mut record: UserRecord, outcome: Result<Outcome, Error>) -> Decision {
         record.prune(self.now);
-        Decision { change: Change::Put(Box::new(record)), outcome, mail: Vec::new(), then: Then::Report, claim: None }
+        Decision {
+            change: Change::Put(Box::new(record)),
+            outcome,
+            mail: Vec::new(),
+            then: Then::Report,
+            claims: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// An audit event about this user at this time.
+    fn event(&self, kind: EventKind) -> SecurityEvent {
+        SecurityEvent {
+            kind,
+            user: self.user.to_string(),
+            at: self.now,
+            method: None,
+            method_id: None,
+            reason: None,
+            actor: None,
+        }
+    }
+
+    /// Revokes every remembered device (`why` goes into the event, if there was any).
+    fn revoke_devices(&self, r: &mut UserRecord, why: &str) -> Option<SecurityEvent> {
+        if r.remembered.is_empty() {
+            return None;
+        }
+        r.remembered.clear();
+        Some(self.event(EventKind::RememberedDevicesRevoked).because(why))
+    }
+
+    /// Counts one failed attempt; a `locked_out` event when it starts a lockout.
+    fn count_failure(&self, r: &mut UserRecord) -> Option<SecurityEvent> {
+        let was_locked = r.locked_until.is_some_and(|t| t > self.now);
+        login::record_failure(r, &self.core.config.lockout, self.now);
+        let until = r.locked_until.filter(|t| *t > self.now && !was_locked)?;
+        Some(self.event(EventKind::LockedOut).because(&(until - self.now).to_string()))
     }
 
     fn put_with_notices(&self, record: UserRecord, outcome: Outcome, mail: Vec<Message>) -> Decision {
@@ -91,6 +146,10 @@ impl Ctx<'_> {
     fn notices(&self, record: &UserRecord, template: &Template, extra: &[(&'static str, &str)]) -> Vec<Message> {
         let vars = self.vars(extra);
         record.notice_addresses().iter().map(|to| template.render(to, &vars)).collect()
+    }
+
+    fn method_event(&self, kind: EventKind, method: &Method) -> SecurityEvent {
+        self.event(kind).about(method.data.kind(), Some(method.id.clone()))
     }
 
     fn method_notice(&self, record: &UserRecord, template: &Template, method: &Method) -> Vec<Message> {
@@ -154,7 +213,17 @@ fn add_method(
     let step_up = if first { Some(ctx.step_up(&record)?) } else { None };
     let mail = ctx.method_notice(&record, &ctx.core.config.templates.method_added, &method);
     let outcome = Outcome::MethodAdded(MethodAdded { method: info, step_up, notices: Notices::default() });
-    Ok(ctx.put_with_notices(record, outcome, mail))
+    Ok(ctx.put_with_notices(record, outcome, mail).with_event(ctx.method_event(EventKind::MethodAdded, &method)))
+}
+
+/// Removes the user's authenticator app before a new one replaces it; remembered devices go
+/// with it (they were remembered on the strength of the old seed).
+fn replace_totp(ctx: &Ctx<'_>, r: &mut UserRecord) -> Vec<SecurityEvent> {
+    let Some(i) = r.totp_index() else { return Vec::new() };
+    let old = r.methods.remove(i);
+    let mut events = vec![ctx.method_event(EventKind::MethodRemoved, &old).because("replaced")];
+    events.extend(ctx.revoke_devices(r, "method_removed"));
+    events
 }
 
 /// Decides a user-facing operation. `record` is `None` when the user has no record yet.
@@ -164,17 +233,22 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
     let cfg = &core.config;
     let now = ctx.now;
     match request {
-        Request::SecurityStatus => Ok(Decision::report(Outcome::Status(status(&r, now)))),
+        Request::SecurityStatus => Ok(Decision::report(Outcome::Status(status(ctx, &r)))),
 
         Request::SetContactEmail { address } => {
             let address = validate_address(address)?;
             let previous = r.contact_email.replace(address.clone());
+            let changed = previous.as_ref().is_none_or(|p| !p.eq_ignore_ascii_case(&address));
             let mut mail = Vec::new();
             if let Some(prev) = previous.filter(|p| !p.eq_ignore_ascii_case(&address)) {
                 let vars = ctx.vars(&[("address", address.as_str())]);
                 mail.push(cfg.templates.contact_changed.render(&prev, &vars));
             }
-            Ok(ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail))
+            let mut d = ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail);
+            if changed {
+                d.events.push(ctx.event(EventKind::ContactEmailChanged));
+            }
+            Ok(d)
         }
 
         Request::MarkOrderCreated => {
@@ -182,7 +256,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
                 return Ok(Decision::report(Outcome::Done(Notices::default())));
             }
             r.orders_created_at = Some(now);
-            Ok(ctx.put(r, Ok(Outcome::Done(Notices::default()))))
+            Ok(ctx.put(r, Ok(Outcome::Done(Notices::default()))).with_event(ctx.event(EventKind::TwoFactorRequired)))
         }
 
         Request::TotpEnrollBegin { account_name, step_up } => {
@@ -211,8 +285,10 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             let mut seed = pending.seed;
             seed.last_step = Some(step);
             r.pending_totp = None;
-            r.methods.retain(|m| !matches!(m.data, MethodData::Totp(_)));
-            add_method(ctx, r, "totp", "Authenticator app".into(), MethodData::Totp(seed))
+            let replaced = replace_totp(ctx, &mut r);
+            let mut d = add_method(ctx, r, "totp", "Authenticator app".into(), MethodData::Totp(seed))?;
+            d.events.splice(0..0, replaced);
+            Ok(d)
         }
 
         Request::EmailEnrollBegin { address, step_up } => {
@@ -249,8 +325,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
                     add_method(ctx, r, "email", address.clone(), MethodData::Email { address })
                 }
                 Verdict::Wrong => {
-                    login::record_failure(&mut r, &cfg.lockout, now);
-                    Ok(ctx.put(r, Err(Error::InvalidCode)))
+                    // Not a sign-in, but it spends the same budget: only a lockout is an event.
+                    let events = ctx.count_failure(&mut r).into_iter().collect();
+                    Ok(Decision { events, ..ctx.put(r, Err(Error::InvalidCode)) })
                 }
             }
         }
@@ -289,7 +366,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             r.pending_webauthn = None;
             let data = MethodData::Webauthn { credential: Box::new(credential), flagged: false };
             let mut d = add_method(ctx, r, "webauthn", pending.friendly_name, data)?;
-            d.claim = Some(claim);
+            d.claims = vec![claim];
             Ok(d)
         }
 
@@ -306,7 +383,8 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             }
             m.label = label;
             let info = method_info(m);
-            Ok(ctx.put(r, Ok(Outcome::Method(info))))
+            let event = ctx.method_event(EventKind::MethodRenamed, m);
+            Ok(ctx.put(r, Ok(Outcome::Method(info))).with_event(event))
         }
 
         Request::RemoveMethod { method_id, step_up } => {
@@ -332,7 +410,9 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
                 r.recovery.clear();
                 r.login_code = Default::default();
             }
-            Ok(ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail))
+            let mut events = vec![ctx.method_event(EventKind::MethodRemoved, &removed)];
+            events.extend(ctx.revoke_devices(&mut r, "method_removed"));
+            Ok(Decision { events, ..ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail) })
         }
 
         Request::RecoveryCodesGenerate { step_up } => {
@@ -343,14 +423,12 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             let (codes, hashes) = recovery::generate(&core.keyring, core.rng.as_ref(), ctx.user, cfg.recovery_codes)?;
             r.recovery = hashes;
             let mail = ctx.notices(&r, &cfg.templates.recovery_generated, &[]);
-            Ok(ctx.put_with_notices(
-                r,
-                Outcome::RecoveryCodes(RecoveryCodes { codes, notices: Notices::default() }),
-                mail,
-            ))
+            Ok(ctx
+                .put_with_notices(r, Outcome::RecoveryCodes(RecoveryCodes { codes, notices: Notices::default() }), mail)
+                .with_event(ctx.event(EventKind::RecoveryCodesGenerated)))
         }
 
-        Request::LoginBegin => login_begin(ctx, r),
+        Request::LoginBegin { device_token } => login_begin(ctx, r, device_token.as_deref()),
 
         Request::LoginSendEmailCode { challenge } => {
             find_challenge(&r, challenge, now)?;
@@ -364,8 +442,48 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             send_code(ctx, r, Purpose::Login, addresses, None, masked)
         }
 
-        Request::LoginVerify { challenge, proof } => login_verify(ctx, r, challenge, proof),
+        Request::LoginVerify { challenge, proof, remember_device } => {
+            login_verify(ctx, r, challenge, proof, *remember_device)
+        }
+
+        Request::RevokeRememberedDevice { device_id } => {
+            let pos = r
+                .remembered
+                .iter()
+                .position(|d| &d.id == device_id && d.expires > now)
+                .ok_or_else(|| Error::NotFound(format!("remembered device {device_id}")))?;
+            r.remembered.remove(pos);
+            let mut event = ctx.event(EventKind::RememberedDevicesRevoked).because("user");
+            event.method_id = Some(device_id.clone());
+            Ok(ctx.put(r, Ok(Outcome::Done(Notices::default()))).with_event(event))
+        }
+
+        Request::RevokeRememberedDevices => {
+            let event = ctx.revoke_devices(&mut r, "user");
+            let mut d = ctx.put(r, Ok(Outcome::Done(Notices::default())));
+            d.events.extend(event);
+            Ok(d)
+        }
     }
+}
+
+/// The audit events of a request refused without any write: a sign-in attempt that failed
+/// before anything was counted (a replay, a lockout, an unknown or expired challenge, a
+/// malformed proof). Store, mail and internal failures are not outcomes of the attempt.
+pub(crate) fn refusal_events(ctx: &Ctx<'_>, request: &Request, error: &Error) -> Vec<SecurityEvent> {
+    let Request::LoginVerify { proof, .. } = request else { return Vec::new() };
+    let kind = match error {
+        Error::Replayed => EventKind::ReplayRefused,
+        Error::Storage(_)
+        | Error::Conflict
+        | Error::Mail(_)
+        | Error::UnsupportedSchema
+        | Error::Panic
+        | Error::Internal(_)
+        | Error::Forbidden(_) => return Vec::new(),
+        _ => EventKind::LoginFailed,
+    };
+    vec![ctx.event(kind).about(proof.kind(), None).because(error.name())]
 }
 
 /// Writes a pending code and asks the driver to send it to `to`, then arm it.
@@ -430,16 +548,11 @@ pub(crate) fn decide_discard(record: Option<UserRecord>, purpose: Purpose, id: &
     }
     email_code::discard(slot, id);
     // Not `ctx.put`: nothing else may change, so a failed send leaves the record as it was.
-    Decision {
-        change: Change::Put(Box::new(r)),
-        outcome: Ok(Outcome::Done(Notices::default())),
-        mail: Vec::new(),
-        then: Then::Report,
-        claim: None,
-    }
+    Decision { change: Change::Put(Box::new(r)), ..Decision::report(Outcome::Done(Notices::default())) }
 }
 
-fn status(r: &UserRecord, now: u64) -> SecurityStatus {
+fn status(ctx: &Ctx<'_>, r: &UserRecord) -> SecurityStatus {
+    let now = ctx.now;
     SecurityStatus {
         methods: r.methods.iter().map(method_info).collect(),
         recovery_codes_left: r.recovery.len() as u32,
@@ -454,6 +567,20 @@ fn status(r: &UserRecord, now: u64) -> SecurityStatus {
             webauthn: r.pending_webauthn.as_ref().is_some_and(|p| p.expires > now),
         },
         locked_until: r.locked_until.filter(|t| *t > now),
+        enrollment_deadline: policy::enrollment_deadline(r, &ctx.core.config.policy),
+        remembered_devices: r
+            .remembered
+            .iter()
+            .filter(|d| d.expires > now)
+            .map(|d| RememberedDevice {
+                id: d.id.clone(),
+                method: d.method,
+                created: d.created,
+                expires_at: d.expires,
+                last_used: d.last_used,
+            })
+            .collect(),
+        last_reset: r.last_reset.clone(),
     }
 }
 
@@ -465,7 +592,39 @@ fn find_challenge<'r>(r: &'r UserRecord, id: &str, now: u64) -> Result<&'r Chall
     Ok(c)
 }
 
-fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord) -> Result<Decision, Error> {
+/// The remembered device a token names, if the token is valid for this user now.
+fn remembered_device(ctx: &Ctx<'_>, r: &UserRecord, token: &str) -> Option<usize> {
+    if token.len() > 128 {
+        return None;
+    }
+    let (id, _) = token.split_once('.')?;
+    let i = r.remembered.iter().position(|d| d.id == id && d.expires > ctx.now)?;
+    ctx.core.keyring.verify(&r.remembered[i].hash, DEVICE_DOMAIN, ctx.user, token.as_bytes()).then_some(i)
+}
+
+/// Remembers this browser: a fresh token, stored as a keyed hash.
+fn remember_device(ctx: &Ctx<'_>, r: &mut UserRecord, method: MethodKind) -> Result<DeviceToken, Error> {
+    let core = ctx.core;
+    let id = URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes(core.rng.as_ref(), 9)?);
+    let secret = URL_SAFE_NO_PAD.encode(crate::crypto::random_bytes(core.rng.as_ref(), 32)?);
+    let token = format!("{id}.{secret}");
+    let expires_at = ctx.now.saturating_add(core.config.remember_device.ttl_secs);
+    let hash = core.keyring.hash(DEVICE_DOMAIN, ctx.user, token.as_bytes())?;
+    r.remembered.push(Remembered {
+        id: id.clone(),
+        hash,
+        method,
+        created: ctx.now,
+        expires: expires_at,
+        last_used: None,
+    });
+    while r.remembered.len() > MAX_REMEMBERED {
+        r.remembered.remove(0);
+    }
+    Ok(DeviceToken { token, device_id: id, expires_at })
+}
+
+fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord, device_token: Option<&str>) -> Result<Decision, Error> {
     let core = ctx.core;
     let mut methods: Vec<MethodKind> = Vec::new();
     for m in &r.methods {
@@ -475,16 +634,31 @@ fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord) -> Result<Decision, Error> {
             methods.push(k);
         }
     }
+    let skipped = LoginChallenge {
+        challenge_id: None,
+        second_factor_required: false,
+        enrollment_required: false,
+        methods: methods.clone(),
+        webauthn_options: None,
+        expires_at: None,
+        enrollment_deadline: None,
+        remembered_device: None,
+    };
     if r.methods.is_empty() {
-        let enrollment_required = policy::required(&r);
+        let deadline = policy::enrollment_deadline(&r, &core.config.policy);
         return Ok(Decision::report(Outcome::Challenge(LoginChallenge {
-            challenge_id: None,
-            second_factor_required: false,
-            enrollment_required,
-            methods,
-            webauthn_options: None,
-            expires_at: None,
+            enrollment_required: deadline.is_some_and(|d| ctx.now >= d),
+            enrollment_deadline: deadline,
+            ..skipped
         })));
+    }
+    if let Some(i) = device_token.and_then(|t| remembered_device(ctx, &r, t)) {
+        let device = &mut r.remembered[i];
+        device.last_used = Some(ctx.now);
+        let mut event = ctx.event(EventKind::LoginSucceeded).because("remembered_device");
+        event.method_id = Some(device.id.clone());
+        let outcome = Outcome::Challenge(LoginChallenge { remembered_device: Some(device.id.clone()), ..skipped });
+        return Ok(ctx.put(r, Ok(outcome)).with_event(event));
     }
     if !r.recovery.is_empty() {
         methods.push(MethodKind::Recovery);
@@ -507,18 +681,27 @@ fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord) -> Result<Decision, Error> {
     let outcome = Outcome::Challenge(LoginChallenge {
         challenge_id: Some(id),
         second_factor_required: true,
-        enrollment_required: false,
         methods,
         webauthn_options,
         expires_at: Some(expires_at),
+        ..skipped
     });
     Ok(ctx.put(r, Ok(outcome)))
 }
 
-fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof) -> Result<Decision, Error> {
+fn login_verify(
+    ctx: &Ctx<'_>,
+    mut r: UserRecord,
+    challenge: &str,
+    proof: &Proof,
+    remember: bool,
+) -> Result<Decision, Error> {
     let core = ctx.core;
     let cfg = &core.config;
     let now = ctx.now;
+    if remember && !cfg.remember_device.enabled {
+        return Err(Error::invalid("remember_device: not enabled in the config (remember_device.enabled)"));
+    }
     let auth_state = find_challenge(&r, challenge, now)?.webauthn.clone();
     if r.methods.is_empty() {
         return Err(Error::NotEnrolled);
@@ -526,10 +709,12 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
 
     // Counts one failure and reports `error` once that is written.
     let fail = |mut r: UserRecord, error: Error| {
-        login::record_failure(&mut r, &cfg.lockout, now);
-        Ok(ctx.put(r, Err(error)))
+        let mut events = vec![ctx.event(EventKind::LoginFailed).about(proof.kind(), None).because(error.name())];
+        events.extend(ctx.count_failure(&mut r));
+        Ok(Decision { events, ..ctx.put(r, Err(error)) })
     };
 
+    let mut events = Vec::new();
     let (method_id, mail) = match proof {
         Proof::Totp(code) => {
             let i = r.totp_index().ok_or(Error::NotEnrolled)?;
@@ -580,6 +765,9 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
                 return fail(r, Error::InvalidCode);
             }
             let left = r.recovery.len().to_string();
+            events.push(ctx.event(EventKind::RecoveryCodeUsed).because(&left));
+            // A recovery code means a lost factor: no browser stays trusted on its strength.
+            events.extend(ctx.revoke_devices(&mut r, "recovery_code_used"));
             (None, ctx.notices(&r, &cfg.templates.recovery_used, &[("left", left.as_str())]))
         }
         Proof::Webauthn(json) => {
@@ -590,19 +778,19 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
                 r.webauthn_user_handle.as_deref().and_then(|h| URL_SAFE_NO_PAD.decode(h).ok()).unwrap_or_default();
             match rp.authenticate_finish(json, &state, &r.credentials(true), &handle)? {
                 AssertionOutcome::CounterRegressed { credential_id } => {
+                    let mut events = Vec::new();
                     for m in &mut r.methods {
                         if let MethodData::Webauthn { credential, flagged } = &mut m.data
                             && credential.id() == credential_id
                         {
                             *flagged = true;
+                            events.push(ctx.method_event(EventKind::CounterRegressed, m));
                         }
                     }
-                    return Ok(ctx.put(
-                        r,
-                        Err(Error::WebauthnRejected(
-                            "signature counter went backwards: the device is flagged as possibly cloned".into(),
-                        )),
-                    ));
+                    let error = Error::WebauthnRejected(
+                        "signature counter went backwards: the device is flagged as possibly cloned".into(),
+                    );
+                    return Ok(Decision { events, ..ctx.put(r, Err(error)) });
                 }
                 AssertionOutcome::Verified { credential_id, updated, .. } => {
                     let m = r
@@ -621,14 +809,34 @@ fn login_verify(ctx: &Ctx<'_>, mut r: UserRecord, challenge: &str, proof: &Proof
     r.challenges.retain(|c| c.id != challenge);
     let step_up = ctx.step_up(&r)?;
     let recovery_codes_left = matches!(proof, Proof::Recovery(_)).then_some(r.recovery.len() as u32);
+    events.insert(0, ctx.event(EventKind::LoginSucceeded).about(proof.kind(), method_id.clone()));
+    let device_token = if remember {
+        let token = remember_device(ctx, &mut r, proof.kind())?;
+        let mut event = ctx.event(EventKind::DeviceRemembered).about(proof.kind(), None);
+        event.method_id = Some(token.device_id.clone());
+        events.push(event);
+        Some(token)
+    } else {
+        None
+    };
     let outcome = Outcome::LoginSuccess(LoginSuccess {
         method: proof.kind(),
         method_id,
         step_up,
         recovery_codes_left,
+        device_token,
         notices: Notices::default(),
     });
-    Ok(ctx.put_with_notices(r, outcome, mail))
+    Ok(Decision { events, ..ctx.put_with_notices(r, outcome, mail) })
+}
+
+/// Checks an administrator's name or reason: 1 to `max` characters, no control characters.
+fn validate_text(field: &str, value: &str, max: usize) -> Result<String, Error> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(Error::invalid(format!("{field}: 1 to {max} characters without control characters")));
+    }
+    Ok(value.to_string())
 }
 
 /// Decides an admin operation.
@@ -650,9 +858,10 @@ pub(crate) fn decide_admin(
             let seed =
                 totp::seal_seed(&core.keyring, core.rng.as_ref(), ctx.user, &bytes, *algorithm, *digits, *period)?;
             let mut r = record.unwrap_or_default();
-            r.methods.retain(|m| !matches!(m.data, MethodData::Totp(_)));
+            let replaced = replace_totp(ctx, &mut r);
             r.pending_totp = None;
             let mut d = add_method(ctx, r, "totp", "Authenticator app".into(), MethodData::Totp(seed))?;
+            d.events.splice(0..0, replaced);
             // An import is an administrator's act, not a sign-in: it yields no step-up token, and
             // revokes the user's tokens like any replacement of a method.
             if let Ok(Outcome::MethodAdded(m)) = &mut d.outcome {
@@ -664,8 +873,163 @@ pub(crate) fn decide_admin(
             Ok(d)
         }
         AdminRequest::DeleteUser => match record {
-            Some(_) => Ok(Decision { change: Change::Delete, ..Decision::report(Outcome::Done(Notices::default())) }),
+            Some(_) => Ok(Decision { change: Change::Delete, ..Decision::report(Outcome::Done(Notices::default())) }
+                .with_event(ctx.event(EventKind::UserDeleted))),
             None => Err(Error::NotFound("user".into())),
         },
+        AdminRequest::ResetUser { actor, reason } => {
+            let actor = validate_text("actor", actor, 128)?;
+            let reason = validate_text("reason", reason, 512)?;
+            let mut r = record.ok_or_else(|| Error::NotFound("user".into()))?;
+            // Every address known before the reset is told, the removed email methods included.
+            let vars = ctx.vars(&[("reason", reason.as_str())]);
+            let mail =
+                r.notice_addresses().iter().map(|to| core.config.templates.admin_reset.render(to, &vars)).collect();
+            let methods_removed = r.methods.len() as u32;
+            let mut events: Vec<SecurityEvent> = r
+                .methods
+                .iter()
+                .map(|m| ctx.method_event(EventKind::MethodRemoved, m).because("admin_reset"))
+                .collect();
+            events.extend(ctx.revoke_devices(&mut r, "admin_reset"));
+            let mut event = ctx.event(EventKind::AdminReset).because(&reason);
+            event.actor = Some(actor.clone());
+            events.insert(0, event);
+            r.methods.clear();
+            r.recovery.clear();
+            r.pending_totp = None;
+            r.pending_webauthn = None;
+            r.enroll_code = Default::default();
+            r.login_code = Default::default();
+            r.challenges.clear();
+            login::record_success(&mut r);
+            r.step_up_epoch = r.step_up_epoch.wrapping_add(1);
+            r.last_reset = Some(ResetInfo { actor, reason, at: ctx.now });
+            let outcome = Outcome::Reset(ResetDone { methods_removed, notices: Notices::default() });
+            Ok(Decision { events, ..ctx.put_with_notices(r, outcome, mail) })
+        }
+        AdminRequest::ExportUser { key } => {
+            let r = record.ok_or_else(|| Error::NotFound("user".into()))?;
+            let document = export::seal(core.rng.as_ref(), key, ctx.user, &export_payload(ctx, &r)?, ctx.now)?;
+            Ok(Decision::report(Outcome::Exported(UserExport { document }))
+                .with_event(ctx.event(EventKind::UserExported)))
+        }
+        AdminRequest::ImportUser { document, key } => import_user(ctx, record, export::open(key, ctx.user, document)?),
     }
+}
+
+/// The durable part of a record, secrets opened, for an export.
+fn export_payload(ctx: &Ctx<'_>, r: &UserRecord) -> Result<export::Payload, Error> {
+    let rp_id = ctx.core.config.webauthn.as_ref().map(|w| w.rp_id.clone()).unwrap_or_default();
+    let mut methods = Vec::new();
+    for m in &r.methods {
+        let data = match &m.data {
+            MethodData::Totp(seed) => export::ExportedData::Totp {
+                secret: totp::encode_base32(&totp::open_seed(&ctx.core.keyring, ctx.user, seed)?),
+                algorithm: seed.algorithm,
+                digits: seed.digits,
+                period: seed.period,
+                last_step: seed.last_step,
+            },
+            MethodData::Email { address } => export::ExportedData::Email { address: address.clone() },
+            MethodData::Webauthn { credential, flagged } => export::ExportedData::Webauthn {
+                rp_id: rp_id.clone(),
+                credential: credential.clone(),
+                flagged: *flagged,
+            },
+        };
+        methods.push(export::ExportedMethod {
+            id: m.id.clone(),
+            label: m.label.clone(),
+            created: m.created,
+            last_used: m.last_used,
+            data,
+        });
+    }
+    Ok(export::Payload {
+        methods,
+        contact_email: r.contact_email.clone(),
+        orders_created_at: r.orders_created_at,
+        webauthn_user_handle: r.webauthn_user_handle.clone(),
+        next_id: r.next_id,
+    })
+}
+
+/// Restores an opened export into a user without second factors.
+fn import_user(ctx: &Ctx<'_>, record: Option<UserRecord>, payload: export::Payload) -> Result<Decision, Error> {
+    let core = ctx.core;
+    let mut r = record.unwrap_or_default();
+    if !r.methods.is_empty() {
+        return Err(Error::invalid("user already has second factors: reset or delete them before an import"));
+    }
+    let rp_id = core.config.webauthn.as_ref().map(|w| w.rp_id.as_str());
+    let mut skipped = Vec::new();
+    let mut claims = Vec::new();
+    for m in payload.methods {
+        let kind = m.id.split_once('-').map(|(k, _)| k);
+        let numbered = m.id.split_once('-').is_some_and(|(_, n)| n.parse::<u64>().is_ok_and(|n| n <= payload.next_id));
+        if !numbered || r.methods.iter().any(|o| o.id == m.id) {
+            return Err(Error::invalid("document: a method id is malformed or repeated"));
+        }
+        let data = match m.data {
+            export::ExportedData::Totp { secret, algorithm, digits, period, last_step } => {
+                if kind != Some("totp")
+                    || r.totp_index().is_some()
+                    || !(6..=8).contains(&digits)
+                    || !(1..=300).contains(&period)
+                {
+                    return Err(Error::invalid("document: a TOTP method is malformed"));
+                }
+                let bytes = totp::decode_base32(&secret)?;
+                let mut seed =
+                    totp::seal_seed(&core.keyring, core.rng.as_ref(), ctx.user, &bytes, algorithm, digits, period)?;
+                seed.last_step = last_step;
+                MethodData::Totp(seed)
+            }
+            export::ExportedData::Email { address } => {
+                if kind != Some("email") {
+                    return Err(Error::invalid("document: an email method is malformed"));
+                }
+                MethodData::Email { address: validate_address(&address)? }
+            }
+            export::ExportedData::Webauthn { rp_id: from, credential, flagged } => {
+                if kind != Some("webauthn") {
+                    return Err(Error::invalid("document: a WebAuthn method is malformed"));
+                }
+                if Some(from.as_str()) != rp_id {
+                    skipped.push(format!("{}: registered for relying party {from:?}, not this one", m.id));
+                    continue;
+                }
+                if claims.iter().any(|c| c == credential.id()) {
+                    return Err(Error::invalid("document: a WebAuthn credential is repeated"));
+                }
+                claims.push(credential.id().to_string());
+                MethodData::Webauthn { credential, flagged }
+            }
+        };
+        let label = match &data {
+            MethodData::Email { address } => address.clone(),
+            _ => validate_label(&m.label)?,
+        };
+        r.methods.push(Method { id: m.id, label, created: m.created, last_used: m.last_used, data });
+    }
+    if let Some(address) = payload.contact_email.filter(|_| r.contact_email.is_none()) {
+        r.contact_email = Some(validate_address(&address)?);
+    }
+    r.orders_created_at = r.orders_created_at.or(payload.orders_created_at);
+    if let Some(handle) = payload.webauthn_user_handle {
+        URL_SAFE_NO_PAD.decode(&handle).map_err(|_| Error::invalid("document: malformed WebAuthn user handle"))?;
+        r.webauthn_user_handle = Some(handle);
+    }
+    r.next_id = r.next_id.max(payload.next_id);
+    r.pending_totp = None;
+    r.pending_webauthn = None;
+    r.challenges.clear();
+    r.remembered.clear();
+    r.step_up_epoch = r.step_up_epoch.wrapping_add(1);
+    let methods = r.methods.iter().map(method_info).collect();
+    let event = ctx.event(EventKind::UserImported).because(&format!("{} methods", r.methods.len()));
+    let mut d = ctx.put(r, Ok(Outcome::Imported(UserImported { methods, skipped })));
+    d.claims = claims;
+    Ok(d.with_event(event))
 }

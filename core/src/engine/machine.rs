@@ -3,19 +3,19 @@
 //!
 //! The synchronous [`super::Engine`] performs the actions with a `Store` and a `Mailer`; an
 //! asynchronous host performs the same actions with awaits. Either way the retry loop, the
-//! WebAuthn credential claim, the pending-send-arm sequence of one-time codes and the notice
-//! reporting live here, once.
+//! WebAuthn credential claims, the pending-send-arm sequence of one-time codes, the notice
+//! reporting and the delivery of audit events live here, once.
 //!
 //! ```text
-//! Load ─▶ decide ─▶ [Write claim] ─▶ Write/Delete record ─┬─▶ Done
-//!   ▲                                      │ conflict     ├─▶ Send notices ─▶ Done
-//!   └──────────────────────────────────────┘              └─▶ Send code ─▶ Load ─▶ arm (or discard) ─▶ Write ─▶ Done
+//! Load ─▶ decide ─▶ [Write claims] ─▶ Write/Delete record ─┬─▶ [Emit events] ─▶ Done
+//!   ▲                                      │ conflict      ├─▶ Send notices ─▶ [Emit events] ─▶ Done
+//!   └──────────────────────────────────────┘               └─▶ Send code ─▶ Load ─▶ arm (or discard) ─▶ Write ─▶ Done
 //! ```
-//! No outcome is reported before the write that records it has committed.
+//! No outcome is reported, and no event emitted, before the write that records it has committed.
 
 use super::Core;
 use super::decide::{self, Change, Ctx, Decision, Then};
-use super::types::{AdminRequest, Notices, Outcome, Request};
+use super::types::{AdminRequest, Notices, Outcome, Request, SecurityEvent};
 use crate::Error;
 use crate::email_code::Purpose;
 use crate::mail::Message;
@@ -53,6 +53,12 @@ pub enum Action {
         /// The message to deliver.
         message: Message,
     },
+    /// Hand the audit event to the host's event handler (if it has one); feed
+    /// [`Feedback::Emitted`] whatever the handler did: the change is already durable.
+    Emit {
+        /// The event.
+        event: SecurityEvent,
+    },
     /// Finished: take the result with [`Operation::finish`].
     Done,
 }
@@ -68,6 +74,8 @@ pub enum Feedback {
     Deleted(Result<(), StoreError>),
     /// Result of [`Action::Send`].
     Sent(Result<(), String>),
+    /// [`Action::Emit`] was performed (or there is no handler).
+    Emitted,
 }
 
 #[derive(Debug)]
@@ -86,6 +94,7 @@ enum Stage {
     WriteRecord,
     ReleaseClaim,
     Sending,
+    Emitting,
     Done,
 }
 
@@ -100,7 +109,10 @@ pub struct Operation {
     conflicts: u32,
     version: Option<Version>,
     decision: Option<Decision>,
-    claim: Option<(String, Option<Version>)>,
+    /// Credential claims taken (key, and the version written once it is written), in order.
+    claims: Vec<(String, Option<Version>)>,
+    /// Audit events to emit when the operation ends.
+    events: VecDeque<SecurityEvent>,
     result: Option<Result<Outcome, Error>>,
     outbox: VecDeque<Message>,
     notices: Notices,
@@ -125,10 +137,15 @@ impl Operation {
         Operation::start(core, user, Job::User(request), now)
     }
 
-    /// Starts an admin operation; reachable only through [`super::Admin`] or a host that holds
-    /// the admin capability.
+    /// Starts an admin operation. It ends at once with `forbidden` unless the config grants the
+    /// admin capability (`"admin": true`).
     pub fn admin(core: Arc<Core>, user: &str, request: AdminRequest, now: u64) -> Operation {
-        Operation::start(core, user, Job::Admin(request), now)
+        let allowed = core.config.admin;
+        let mut op = Operation::start(core, user, Job::Admin(request), now);
+        if !allowed {
+            op.finish_with(Err(super::admin_forbidden()));
+        }
+        op
     }
 
     fn start(core: Arc<Core>, user: &str, job: Job, now: u64) -> Operation {
@@ -142,7 +159,8 @@ impl Operation {
             conflicts: 0,
             version: None,
             decision: None,
-            claim: None,
+            claims: Vec::new(),
+            events: VecDeque::new(),
             result: None,
             outbox: VecDeque::new(),
             notices: Notices::default(),
@@ -179,7 +197,7 @@ impl Operation {
                 Action::Delete { key, expected } => {
                     Feedback::Deleted(host_call("store.delete", StoreError::Failed, || store.delete(key, *expected)))
                 }
-                Action::Send { .. } | Action::Done => return,
+                Action::Send { .. } | Action::Emit { .. } | Action::Done => return,
             };
             self.feed(feedback);
         }
@@ -193,17 +211,15 @@ impl Operation {
             (Stage::CheckClaim, Feedback::Loaded(r)) => self.on_claim_checked(r),
             (Stage::WriteRecord, Feedback::Written(r)) => self.on_record_written(r.map(Some)),
             (Stage::WriteRecord, Feedback::Deleted(r)) => self.on_record_written(r.map(|()| None)),
-            (Stage::ReleaseClaim, Feedback::Deleted(_)) => {
-                // Best effort: the claim names a credential that is not registered; a leftover one
-                // only blocks that id, which an authenticator never reuses.
-                self.claim = None;
-                let result = self.result.take().unwrap_or(Err(Error::Conflict));
-                self.finish_with(result);
-            }
+            // Best effort: the claim names a credential that is not registered; a leftover one
+            // only blocks that id, which an authenticator never reuses.
+            (Stage::ReleaseClaim, Feedback::Deleted(_)) => self.release_next_claim(),
             (Stage::Sending, Feedback::Sent(r)) => self.on_sent(r),
+            (Stage::Emitting, Feedback::Emitted) => self.emit_next(),
             (Stage::Done, _) => {}
             (stage, _) => {
-                self.claim = None;
+                self.claims.clear();
+                self.events.clear();
                 self.finish_with(Err(Error::Internal(format!(
                     "feedback does not match the pending action ({stage:?})"
                 ))));
@@ -211,10 +227,36 @@ impl Operation {
         }
     }
 
+    /// Ends with `result`, after emitting the pending audit events.
     fn finish_with(&mut self, result: Result<Outcome, Error>) {
         self.result = Some(result);
-        self.stage = Stage::Done;
-        self.action = Action::Done;
+        self.emit_next();
+    }
+
+    fn emit_next(&mut self) {
+        match self.events.pop_front() {
+            Some(event) => {
+                self.stage = Stage::Emitting;
+                self.action = Action::Emit { event };
+            }
+            None => {
+                self.stage = Stage::Done;
+                self.action = Action::Done;
+            }
+        }
+    }
+
+    /// Deletes the next written claim (after a failure), or finishes with the first error.
+    fn release_next_claim(&mut self) {
+        while let Some((key, version)) = self.claims.pop() {
+            if let Some(expected) = version {
+                self.stage = Stage::ReleaseClaim;
+                self.action = Action::Delete { key, expected };
+                return;
+            }
+        }
+        let result = self.result.take().unwrap_or(Err(Error::Conflict));
+        self.finish_with(result);
     }
 
     /// Ends with `error`, releasing a credential claim first if one is held. A code that was
@@ -234,14 +276,8 @@ impl Operation {
             }
             _ => {}
         }
-        match self.claim.take() {
-            Some((key, Some(version))) => {
-                self.result = Some(Err(error));
-                self.stage = Stage::ReleaseClaim;
-                self.action = Action::Delete { key, expected: version };
-            }
-            _ => self.finish_with(Err(error)),
-        }
+        self.result = Some(Err(error));
+        self.release_next_claim();
     }
 
     fn load_record(&mut self) {
@@ -282,24 +318,40 @@ impl Operation {
         };
         let decision = match decision {
             Ok(d) => d,
-            Err(e) => return self.fail(e),
+            Err(e) => {
+                if let Job::User(request) = &self.job {
+                    self.events = decide::refusal_events(&ctx, request, &e).into();
+                }
+                return self.fail(e);
+            }
         };
         if matches!(decision.then, Then::SendCode { .. }) {
             self.before_code = Some((loaded_bytes, None));
         }
-        let wanted_claim = decision.claim.as_deref().map(credential_key);
-        if let Some((held, _)) = &self.claim
-            && wanted_claim.as_ref() != Some(held)
-        {
+        let wanted: Vec<String> = decision.claims.iter().map(|id| credential_key(id)).collect();
+        if self.claims.iter().any(|(held, _)| !wanted.contains(held)) {
+            // A re-decision no longer wants a claim already taken: start clean.
             return self.fail(Error::Conflict);
         }
-        let needs_claim = wanted_claim.is_some() && self.claim.is_none() && matches!(decision.change, Change::Put(_));
         self.decision = Some(decision);
-        if let (true, Some(key)) = (needs_claim, wanted_claim) {
-            self.stage = Stage::WriteClaim;
-            self.action = Action::Write { key: key.clone(), bytes: self.user.as_bytes().to_vec(), expected: None };
-            self.claim = Some((key, None));
-            return;
+        self.next_claim();
+    }
+
+    /// Writes the next claim the decision needs (before a record `Put` only), or the record.
+    fn next_claim(&mut self) {
+        let Some(decision) = self.decision.as_ref() else { return self.fail(Error::Internal("no decision".into())) };
+        if matches!(decision.change, Change::Put(_)) {
+            let next = decision
+                .claims
+                .iter()
+                .map(|id| credential_key(id))
+                .find(|key| !self.claims.iter().any(|(held, _)| held == key));
+            if let Some(key) = next {
+                self.stage = Stage::WriteClaim;
+                self.action = Action::Write { key: key.clone(), bytes: self.user.as_bytes().to_vec(), expected: None };
+                self.claims.push((key, None));
+                return;
+            }
         }
         self.write_record();
     }
@@ -326,18 +378,20 @@ impl Operation {
     fn on_claim_written(&mut self, written: Result<Version, StoreError>) {
         match written {
             Ok(version) => {
-                if let Some((_, v)) = &mut self.claim {
+                if let Some((_, v)) = self.claims.last_mut() {
                     *v = Some(version);
                 }
-                self.write_record();
+                self.next_claim();
             }
             Err(StoreError::Conflict) => {
-                let Some((key, _)) = self.claim.clone() else { return self.fail(Error::Internal("no claim".into())) };
+                let Some((key, _)) = self.claims.last().cloned() else {
+                    return self.fail(Error::Internal("no claim".into()));
+                };
                 self.stage = Stage::CheckClaim;
                 self.action = Action::Load { key };
             }
             Err(e) => {
-                self.claim = None;
+                self.claims.pop();
                 self.fail(storage(e));
             }
         }
@@ -345,23 +399,24 @@ impl Operation {
 
     fn on_claim_checked(&mut self, loaded: Result<Option<Versioned>, StoreError>) {
         match loaded {
-            // Ours already: a retry after the record write conflicted.
-            Ok(Some(v)) if v.bytes == self.user.as_bytes() => {
-                if let Some((_, held)) = &mut self.claim {
-                    *held = Some(v.version);
-                }
-                self.write_record();
+            // Ours already, from an earlier operation (a claim this one wrote stays held across
+            // retries): it is not this operation's to release if it fails.
+            Ok(Some(v)) if v.bytes == self.user.as_bytes() => self.next_claim(),
+            // A claim holds a user id; anything else is a damaged store, not another account.
+            Ok(Some(v)) if !std::str::from_utf8(&v.bytes).is_ok_and(|id| validate_user(id).is_ok()) => {
+                self.claims.pop();
+                self.fail(Error::Storage("a stored credential claim is not a user id".into()));
             }
             Ok(Some(_)) => {
-                self.claim = None;
+                self.claims.pop();
                 self.fail(Error::WebauthnRejected("this credential is already registered to another account".into()));
             }
             Ok(None) => self.retry_or(Error::Conflict, |op| {
-                op.claim = None;
+                op.claims.pop();
                 op.load_record();
             }),
             Err(e) => {
-                self.claim = None;
+                self.claims.pop();
                 self.fail(storage(e));
             }
         }
@@ -393,8 +448,11 @@ impl Operation {
 
     /// The decision is durable: report it, or deliver its mail first.
     fn committed(&mut self) {
-        self.claim = None;
+        self.claims.clear();
         let Some(decision) = self.decision.take() else { return self.fail(Error::Internal("no decision".into())) };
+        if matches!(self.job, Job::User(_) | Job::Admin(_)) {
+            self.events = decision.events.into();
+        }
         match &self.job {
             Job::Arm { .. } => {
                 let result = self.result.take().unwrap_or(Err(Error::Internal("no outcome to arm".into())));

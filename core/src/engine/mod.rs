@@ -34,6 +34,25 @@ impl Clock for SystemClock {
     }
 }
 
+/// Where audit events go: the host's security log. Events arrive after the change they report
+/// has committed, at most once; the handler cannot fail the operation (a panic is caught and
+/// ignored), so a handler that must not lose events writes them durably itself.
+pub trait EventHandler: Send + Sync {
+    /// Receives one event (it never carries a secret, code or token).
+    fn handle(&self, event: &SecurityEvent);
+}
+
+impl<F: Fn(&SecurityEvent) + Send + Sync> EventHandler for F {
+    fn handle(&self, event: &SecurityEvent) {
+        self(event)
+    }
+}
+
+/// The error of an admin call on a handle whose config does not grant the admin capability.
+pub(crate) fn admin_forbidden() -> Error {
+    Error::Forbidden("the admin capability is not granted: set \"admin\": true in the config of admin handles".into())
+}
+
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> u64 {
         (**self).now()
@@ -80,6 +99,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     mailer: Arc<dyn Mailer>,
     clock: Arc<dyn Clock>,
+    events: Option<Arc<dyn EventHandler>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -105,7 +125,14 @@ impl Engine {
             store: Arc::new(store),
             mailer: Arc::new(mailer),
             clock: Arc::new(SystemClock),
+            events: None,
         })
+    }
+
+    /// The same engine handing every audit event to `handler`.
+    pub fn with_events(mut self, handler: impl EventHandler + 'static) -> Engine {
+        self.events = Some(Arc::new(handler));
+        self
     }
 
     /// The same engine reading time from `clock`.
@@ -128,9 +155,27 @@ impl Engine {
     fn drive(&self, mut op: Operation) -> Result<Outcome, Error> {
         loop {
             op.run_store(self.store.as_ref());
-            let Action::Send { message } = op.action() else { return op.finish() };
-            let sent = machine::host_call("mailer.send", |reason| reason, || self.mailer.send(message));
-            op.feed(Feedback::Sent(sent));
+            match op.action() {
+                Action::Send { message } => {
+                    let sent = machine::host_call("mailer.send", |reason| reason, || self.mailer.send(message));
+                    op.feed(Feedback::Sent(sent));
+                }
+                Action::Emit { event } => {
+                    if let Some(handler) = &self.events {
+                        // A failing handler cannot undo what committed: its panic is dropped.
+                        let _ = machine::host_call(
+                            "events.handle",
+                            |m| m,
+                            || {
+                                handler.handle(event);
+                                Ok(())
+                            },
+                        );
+                    }
+                    op.feed(Feedback::Emitted);
+                }
+                _ => return op.finish(),
+            }
         }
     }
 
@@ -253,7 +298,13 @@ impl Engine {
 
     /// Starts a sign-in after the host has checked the password.
     pub fn login_begin(&self, user: &str) -> Result<LoginChallenge, Error> {
-        expect_outcome!(self.run(user, Request::LoginBegin), Challenge)
+        self.login_begin_remembered(user, None)
+    }
+
+    /// Starts a sign-in with the device token of a remembered browser, if the host has one: when
+    /// it is valid (this user's, not expired or revoked) no second factor is asked.
+    pub fn login_begin_remembered(&self, user: &str, device_token: Option<&str>) -> Result<LoginChallenge, Error> {
+        expect_outcome!(self.run(user, Request::LoginBegin { device_token: device_token.map(Into::into) }), Challenge)
     }
 
     /// Emails a fresh sign-in code for `challenge`.
@@ -267,21 +318,51 @@ impl Engine {
     /// `invalid_code` (counted), `replayed`, `expired`, `locked_out` (with retry-after),
     /// `webauthn_rejected`, `not_found` (unknown challenge), `conflict` (retry).
     pub fn login_verify(&self, user: &str, challenge: &str, proof: Proof) -> Result<LoginSuccess, Error> {
-        expect_outcome!(self.run(user, Request::LoginVerify { challenge: challenge.into(), proof }), LoginSuccess)
+        self.login_verify_remembering(user, challenge, proof, false)
+    }
+
+    /// [`Engine::login_verify`]; with `remember_device` (and `remember_device.enabled` in the
+    /// config) the success carries a device token for this browser.
+    pub fn login_verify_remembering(
+        &self,
+        user: &str,
+        challenge: &str,
+        proof: Proof,
+        remember_device: bool,
+    ) -> Result<LoginSuccess, Error> {
+        let request = Request::LoginVerify { challenge: challenge.into(), proof, remember_device };
+        expect_outcome!(self.run(user, request), LoginSuccess)
+    }
+
+    /// Revokes one remembered browser.
+    pub fn revoke_remembered_device(&self, user: &str, device_id: &str) -> Result<(), Error> {
+        let request = Request::RevokeRememberedDevice { device_id: device_id.into() };
+        expect_outcome!(self.run(user, request), Done).map(|_| ())
+    }
+
+    /// Revokes every remembered browser of the user.
+    pub fn revoke_remembered_devices(&self, user: &str) -> Result<(), Error> {
+        expect_outcome!(self.run(user, Request::RevokeRememberedDevices), Done).map(|_| ())
     }
 }
 
 /// The admin capability: operations no user-facing surface can reach. Build one only where an
-/// administrator acts (a back office, a migration job).
+/// administrator acts (a back office, a migration job), from a config with `"admin": true`.
 #[derive(Clone, Debug)]
 pub struct Admin {
     engine: Engine,
 }
 
 impl Admin {
-    /// The admin capability over an engine's store, mailer and clock.
-    pub fn new(engine: Engine) -> Admin {
-        Admin { engine }
+    /// The admin capability over an engine's store, mailer, clock and event handler.
+    ///
+    /// # Errors
+    /// `forbidden` unless the engine's config grants the admin capability (`"admin": true`).
+    pub fn new(engine: Engine) -> Result<Admin, Error> {
+        if !engine.core.config.admin {
+            return Err(admin_forbidden());
+        }
+        Ok(Admin { engine })
     }
 
     fn run(&self, user: &str, request: AdminRequest) -> Result<Outcome, Error> {
@@ -310,5 +391,33 @@ impl Admin {
     /// Deletes everything twofa stores about the user.
     pub fn delete_user(&self, user: &str) -> Result<(), Error> {
         expect_outcome!(self.run(user, AdminRequest::DeleteUser), Done).map(|_| ())
+    }
+
+    /// Removes every method, recovery code and remembered device of a user who lost access,
+    /// records `actor` and `reason`, and mails the user at every known address. If policy
+    /// requires 2FA, the next sign-in answers `enrollment_required`.
+    ///
+    /// # Errors
+    /// `not_found` when twofa knows nothing of the user; `invalid_input` for an empty actor or
+    /// reason.
+    pub fn reset_user(&self, user: &str, actor: &str, reason: &str) -> Result<ResetDone, Error> {
+        let request = AdminRequest::ResetUser { actor: actor.into(), reason: reason.into() };
+        expect_outcome!(self.run(user, request), Reset)
+    }
+
+    /// Exports the user's second factors as a document sealed under `key` (standard base64, at
+    /// least 32 bytes) and bound to the user id (docs/export.md).
+    pub fn export_user(&self, user: &str, key: &str) -> Result<UserExport, Error> {
+        expect_outcome!(self.run(user, AdminRequest::ExportUser { key: key.into() }), Exported)
+    }
+
+    /// Imports a document from `export_user` for the same user id, which must have no second
+    /// factor yet. WebAuthn devices come along only when the relying party id is the same.
+    ///
+    /// # Errors
+    /// `invalid_input` for a malformed document, another user's, a wrong key or any change.
+    pub fn import_user(&self, user: &str, document: &str, key: &str) -> Result<UserImported, Error> {
+        let request = AdminRequest::ImportUser { document: document.into(), key: key.into() };
+        expect_outcome!(self.run(user, request), Imported)
     }
 }

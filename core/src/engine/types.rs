@@ -96,7 +96,13 @@ pub enum Request {
         step_up: Option<String>,
     },
     /// Starts a sign-in (after the host checked the password).
-    LoginBegin,
+    LoginBegin {
+        /// A device token from an earlier `login_verify` with `remember_device`: when it is
+        /// valid, no second factor is asked (never when enrolment is required). An invalid,
+        /// expired or revoked token is ignored: the challenge is the usual one.
+        #[serde(default)]
+        device_token: Option<String>,
+    },
     /// Emails a fresh sign-in code.
     LoginSendEmailCode {
         /// The challenge from `login_begin`.
@@ -108,7 +114,18 @@ pub enum Request {
         challenge: String,
         /// The second factor.
         proof: Proof,
+        /// Issue a device token so this browser skips the second factor next time (needs
+        /// `remember_device.enabled` in the config).
+        #[serde(default)]
+        remember_device: bool,
     },
+    /// Revokes one remembered device.
+    RevokeRememberedDevice {
+        /// The device's id (from `security_status`).
+        device_id: String,
+    },
+    /// Revokes every remembered device of the user.
+    RevokeRememberedDevices,
 }
 
 /// Parses a tagged request, refusing malformed JSON, duplicate keys and unknown fields (serde
@@ -129,7 +146,7 @@ impl Request {
     /// Parses the JSON form (`{"op":"login_begin"}`, ...), as strictly as the config.
     pub fn from_json(json: &str) -> Result<Request, Error> {
         from_tagged_json(json, |r| {
-            !matches!(r, Request::SecurityStatus | Request::MarkOrderCreated | Request::LoginBegin)
+            !matches!(r, Request::SecurityStatus | Request::MarkOrderCreated | Request::RevokeRememberedDevices)
         })
     }
 
@@ -148,9 +165,11 @@ impl Request {
             Request::RenameMethod { .. } => "rename_method",
             Request::RemoveMethod { .. } => "remove_method",
             Request::RecoveryCodesGenerate { .. } => "recovery_codes_generate",
-            Request::LoginBegin => "login_begin",
+            Request::LoginBegin { .. } => "login_begin",
             Request::LoginSendEmailCode { .. } => "login_send_email_code",
             Request::LoginVerify { .. } => "login_verify",
+            Request::RevokeRememberedDevice { .. } => "revoke_remembered_device",
+            Request::RevokeRememberedDevices => "revoke_remembered_devices",
         }
     }
 }
@@ -178,6 +197,26 @@ pub enum AdminRequest {
     },
     /// Deletes everything twofa stores about the user.
     DeleteUser,
+    /// Removes every method, recovery code and remembered device of a user who lost access,
+    /// records who did it and why, and tells the user at every known address.
+    ResetUser {
+        /// Who acts (an administrator's name or id), 1 to 128 characters.
+        actor: String,
+        /// Why, 1 to 512 characters (it is mailed to the user and kept in the record).
+        reason: String,
+    },
+    /// Exports the user's second factors as a sealed, versioned document (docs/export.md).
+    ExportUser {
+        /// The export key: at least 32 bytes, standard base64 (like a master key).
+        key: String,
+    },
+    /// Imports a document made by `export_user` for this same user id.
+    ImportUser {
+        /// The document, as `export_user` returned it.
+        document: String,
+        /// The key it was exported with.
+        key: String,
+    },
 }
 
 impl AdminRequest {
@@ -191,6 +230,9 @@ impl AdminRequest {
         match self {
             AdminRequest::TotpImport { .. } => "totp_import",
             AdminRequest::DeleteUser => "delete_user",
+            AdminRequest::ResetUser { .. } => "reset_user",
+            AdminRequest::ExportUser { .. } => "export_user",
+            AdminRequest::ImportUser { .. } => "import_user",
         }
     }
 }
@@ -257,6 +299,12 @@ pub enum Outcome {
     Challenge(LoginChallenge),
     /// From `login_verify`.
     LoginSuccess(LoginSuccess),
+    /// From `admin.reset_user`.
+    Reset(ResetDone),
+    /// From `admin.export_user`.
+    Exported(UserExport),
+    /// From `admin.import_user`.
+    Imported(UserImported),
 }
 
 impl Outcome {
@@ -267,6 +315,7 @@ impl Outcome {
             Outcome::MethodAdded(m) => Some(&mut m.notices),
             Outcome::RecoveryCodes(r) => Some(&mut r.notices),
             Outcome::LoginSuccess(s) => Some(&mut s.notices),
+            Outcome::Reset(r) => Some(&mut r.notices),
             _ => None,
         }
     }
@@ -330,6 +379,39 @@ pub struct SecurityStatus {
     pub pending: PendingEnrollments,
     /// Unix time until which code attempts are refused.
     pub locked_until: Option<u64>,
+    /// 2FA is required but not set up: until this Unix time the user may still sign in without
+    /// it (the grace period); from then on sign-in answers `enrollment_required`.
+    pub enrollment_deadline: Option<u64>,
+    /// Browsers that skip the second factor ("Don't ask again"), oldest first.
+    pub remembered_devices: Vec<RememberedDevice>,
+    /// The last administrator reset, if any.
+    pub last_reset: Option<ResetInfo>,
+}
+
+/// A remembered browser, as the Security tab lists it (the token itself is never shown again).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedDevice {
+    /// Stable id, for `revoke_remembered_device`.
+    pub id: String,
+    /// The kind of second factor passed when it was remembered.
+    pub method: MethodKind,
+    /// Unix time it was remembered.
+    pub created: u64,
+    /// Unix time it stops working.
+    pub expires_at: u64,
+    /// Unix time of the last sign-in it allowed.
+    pub last_used: Option<u64>,
+}
+
+/// Who reset the user's second factors, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetInfo {
+    /// The administrator.
+    pub actor: String,
+    /// The reason given.
+    pub reason: String,
+    /// Unix time of the reset.
+    pub at: u64,
 }
 
 /// A new authenticator-app enrolment: shown once, until confirmed.
@@ -412,6 +494,11 @@ pub struct LoginChallenge {
     pub webauthn_options: Option<String>,
     /// Unix time at which the challenge lapses.
     pub expires_at: Option<u64>,
+    /// 2FA is required but not set up and the grace period runs until this Unix time (sign-in
+    /// goes on without a second factor until then; show the deadline).
+    pub enrollment_deadline: Option<u64>,
+    /// The id of the remembered device whose token let this sign-in skip the second factor.
+    pub remembered_device: Option<String>,
 }
 
 /// A second factor was verified.
@@ -425,6 +512,139 @@ pub struct LoginSuccess {
     pub step_up: StepUpToken,
     /// Recovery codes left, after a recovery code was used.
     pub recovery_codes_left: Option<u32>,
+    /// The device token, when `remember_device` was asked: keep it on this browser only (an
+    /// HttpOnly, Secure cookie) and pass it to `login_begin`.
+    pub device_token: Option<DeviceToken>,
     /// Notices (a recovery code was used).
     pub notices: Notices,
+}
+
+/// A device token: shown once, stored only as a keyed hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceToken {
+    /// The opaque token (`id.secret`, base64url).
+    pub token: String,
+    /// The remembered device's id (as `security_status` lists it).
+    pub device_id: String,
+    /// Unix time it stops working.
+    pub expires_at: u64,
+}
+
+impl fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "DeviceToken {{ token: <redacted>, device_id: {:?}, expires_at: {} }}",
+            self.device_id, self.expires_at
+        )
+    }
+}
+
+/// An administrator reset the user's second factors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetDone {
+    /// How many confirmed methods were removed.
+    pub methods_removed: u32,
+    /// The notices telling the user.
+    pub notices: Notices,
+}
+
+/// A user's exported second factors.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserExport {
+    /// The sealed export document (JSON text, docs/export.md).
+    pub document: String,
+}
+
+impl fmt::Debug for UserExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("UserExport { document: <sealed> }")
+    }
+}
+
+/// What an import restored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserImported {
+    /// The methods the user now has.
+    pub methods: Vec<MethodInfo>,
+    /// Methods of the document that were not imported, with the reason (a WebAuthn device
+    /// registered for another relying party id).
+    pub skipped: Vec<String>,
+}
+
+/// What happened, in an audit event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A method was confirmed and is now usable (confirmation, registration, TOTP import).
+    MethodAdded,
+    /// A method was renamed.
+    MethodRenamed,
+    /// A method was removed.
+    MethodRemoved,
+    /// A second factor (or a remembered device) completed a sign-in.
+    LoginSucceeded,
+    /// A sign-in attempt was refused (`reason`: the error name).
+    LoginFailed,
+    /// Failed attempts reached the threshold: the user is locked out (`reason`: seconds).
+    LockedOut,
+    /// A code that was already used was submitted again.
+    ReplayRefused,
+    /// A WebAuthn device's signature counter went backwards: it is flagged as possibly cloned.
+    CounterRegressed,
+    /// A recovery code was used (`reason`: how many are left).
+    RecoveryCodeUsed,
+    /// A fresh set of recovery codes replaced the old one.
+    RecoveryCodesGenerated,
+    /// A browser was remembered.
+    DeviceRemembered,
+    /// Remembered devices were revoked (`reason`: why; `method_id`: the device, when one).
+    RememberedDevicesRevoked,
+    /// The notice address changed.
+    ContactEmailChanged,
+    /// The account became subject to the 2FA requirement.
+    TwoFactorRequired,
+    /// An administrator removed every second factor (`actor`, `reason`).
+    AdminReset,
+    /// An administrator exported the user's second factors.
+    UserExported,
+    /// An administrator imported the user's second factors.
+    UserImported,
+    /// An administrator deleted the user's twofa data.
+    UserDeleted,
+}
+
+/// A security-relevant outcome, delivered to the host's event handler after the change it
+/// reports has committed. It never carries a secret, code or token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// The host's user id.
+    pub user: String,
+    /// Unix time.
+    pub at: u64,
+    /// The kind of method concerned, if one.
+    pub method: Option<MethodKind>,
+    /// The method (or remembered device) concerned, if one.
+    pub method_id: Option<String>,
+    /// Why, or a detail (an error name, a count, an administrator's reason).
+    pub reason: Option<String>,
+    /// The administrator who acted, for admin operations that name one.
+    pub actor: Option<String>,
+}
+
+impl SecurityEvent {
+    /// The same event about a method of `kind` (and id, when one).
+    pub(crate) fn about(mut self, kind: MethodKind, id: Option<String>) -> SecurityEvent {
+        self.method = Some(kind);
+        self.method_id = id;
+        self
+    }
+
+    /// The same event with a reason.
+    pub(crate) fn because(mut self, reason: &str) -> SecurityEvent {
+        self.reason = Some(reason.to_string());
+        self
+    }
 }

@@ -8,6 +8,7 @@
 //   npx jco transpile twofa_component.wasm -o component/gen/twofa --name twofa \
 //     --map 'twofa:auth/store@0.1.0=../../host.mjs#store' \
 //     --map 'twofa:auth/mailer@0.1.0=../../host.mjs#mailer' \
+//     --map 'twofa:auth/events@0.1.0=../../host.mjs#events' \
 //     --map 'wasi:clocks/wall-clock=../../host.mjs#wallClock' \
 //     --map 'wasi:clocks/monotonic-clock=../../host.mjs#monotonicClock'
 //
@@ -37,6 +38,7 @@ const OPTIONS = {
   map: {
     "twofa:auth/store@0.1.0": `${HOST}#store`,
     "twofa:auth/mailer@0.1.0": `${HOST}#mailer`,
+    "twofa:auth/events@0.1.0": `${HOST}#events`,
     // Without a version, these match whichever wasi:clocks 0.2.x the component imports (0.2.6).
     "wasi:clocks/wall-clock": `${HOST}#wallClock`,
     "wasi:clocks/monotonic-clock": `${HOST}#monotonicClock`,

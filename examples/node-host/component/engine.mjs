@@ -5,8 +5,9 @@
 // `.retryAfter`). Code written against `Engine` runs on it unchanged; it needs no native
 // library, only Node and the generated module (run build.mjs first).
 //
-// Differences that remain: the store and the mailer are called synchronously (jco imports are
-// synchronous), and every call runs the component on the calling thread.
+// Differences that remain: the store, the mailer and the event handler are called synchronously
+// (jco imports are synchronous; a Promise from `onEvent` is not awaited), and every call runs
+// the component on the calling thread.
 
 import { engine as wit } from "./gen/twofa/twofa.js";
 import { MapStore, StoreConflict, withHost } from "./host.mjs";
@@ -32,6 +33,7 @@ export const codes = Object.freeze({
   unsupported_schema: 15,
   panic: 16,
   internal: 17,
+  forbidden: 18,
 });
 
 /** The core's message of each error (core/src/error.rs), from the WIT payload. */
@@ -53,6 +55,7 @@ const MESSAGES = {
   unsupported_schema: () => "the stored record comes from a newer twofa version",
   panic: () => "internal panic caught at the boundary",
   internal: (m) => `internal error: ${m}`,
+  forbidden: (m) => `forbidden: ${m}`,
 };
 
 /** A failure reported by the twofa component, shaped like the native package's TwofaError. */
@@ -127,6 +130,15 @@ const convert = {
     contactEmail: none(s.contactEmail),
     pending: { totp: s.pending.totp, email: none(s.pending.email), webauthn: s.pending.webauthn },
     lockedUntil: none(s.lockedUntil, num),
+    enrollmentDeadline: none(s.enrollmentDeadline, num),
+    rememberedDevices: s.rememberedDevices.map((d) => ({
+      id: d.id,
+      method: d.method,
+      created: num(d.created),
+      expiresAt: num(d.expiresAt),
+      lastUsed: none(d.lastUsed, num),
+    })),
+    lastReset: none(s.lastReset, (r) => ({ actor: r.actor, reason: r.reason, at: num(r.at) })),
   }),
   notices,
   method,
@@ -142,13 +154,29 @@ const convert = {
     methods: [...c.methods],
     webauthnOptions: none(c.webauthnOptions, JSON.parse),
     expiresAt: none(c.expiresAt, num),
+    enrollmentDeadline: none(c.enrollmentDeadline, num),
+    rememberedDevice: none(c.rememberedDevice),
   }),
   loginSuccess: (s) => ({
     method: s.method,
     methodId: none(s.methodId),
     stepUp: token(s.stepUp),
     recoveryCodesLeft: none(s.recoveryCodesLeft),
+    deviceToken: none(s.deviceToken, (t) => ({ token: t.token, deviceId: t.deviceId, expiresAt: num(t.expiresAt) })),
     notices: notices(s.notices),
+  }),
+  resetDone: (r) => ({ methodsRemoved: r.methodsRemoved, notices: notices(r.notices) }),
+  userExport: (document) => ({ document }),
+  userImported: (i) => ({ methods: i.methods.map(method), skipped: [...i.skipped] }),
+  /** A WIT security-event as the native package's event (snake_case kinds, camelCase keys). */
+  event: (e) => ({
+    kind: snake(e.kind),
+    user: e.user,
+    at: num(e.at),
+    method: none(e.method),
+    methodId: none(e.methodId),
+    reason: none(e.reason),
+    actor: none(e.actor),
   }),
   nothing: () => undefined,
 };
@@ -163,7 +191,10 @@ const ALGORITHMS = { SHA1: "sha1", SHA256: "sha256", SHA512: "sha512" };
  * `put(key, value, expectedVersion)` → new version, `delete(key, expectedVersion)`, throwing
  * `StoreConflict` on a version mismatch; default a fresh in-memory `MapStore`.
  * `mailer(message)`: delivers `{to, subject, text, html}` synchronously (throwing means not
- * delivered). `clock()`: Unix seconds (default the system clock).
+ * delivered). `clock()`: Unix seconds (default the system clock). `onEvent(event)`: receives
+ * each audit event, shaped as the native package's (`kind`, `user`, `at`, `method`, `methodId`,
+ * `reason`, `actor`), synchronously once the change it reports is stored; whatever it throws is
+ * ignored (a returned Promise is not awaited).
  */
 export class ComponentEngine {
   #engine;
@@ -171,9 +202,15 @@ export class ComponentEngine {
   #config;
   #host;
 
-  constructor(config, { store, mailer, clock } = {}) {
+  constructor(config, { store, mailer, clock, onEvent } = {}) {
+    if (onEvent != null && typeof onEvent !== "function") throw new TypeError("onEvent must be a function");
     this.#config = json("config", config);
-    this.#host = { store: store ?? new MapStore(), mailer: mailer ?? null, clock: clock ?? (() => Date.now() / 1000) };
+    this.#host = {
+      store: store ?? new MapStore(),
+      mailer: mailer ?? null,
+      emit: onEvent ? (event) => onEvent(convert.event(event)) : null,
+      clock: clock ?? (() => Date.now() / 1000),
+    };
     this.#engine = this.#enter(() => wit.Engine.open(this.#config));
   }
 
@@ -255,23 +292,43 @@ export class ComponentEngine {
     return this.#call("recoveryCodesGenerate", "recoveryCodes", () => [text("user", user), stepUp(step)]);
   }
 
-  loginBegin(user) {
-    return this.#call("loginBegin", "challenge", () => [text("user", user)]);
+  /** A `deviceToken` from an earlier `loginVerify` with `rememberDevice` skips the second factor
+   * while it is valid; an invalid, expired or revoked one is ignored. */
+  loginBegin(user, { deviceToken = null } = {}) {
+    return this.#call("loginBegin", "challenge", () => [
+      text("user", user),
+      deviceToken == null ? undefined : text("device_token", deviceToken),
+    ]);
   }
 
   loginSendEmailCode(user, challenge) {
     return this.#call("loginSendEmailCode", "codeSent", () => [text("user", user), text("challenge", challenge)]);
   }
 
-  /** `kind` "totp", "email", "recovery" (a code) or "webauthn" (PublicKeyCredential JSON). */
-  loginVerify(user, challenge, kind, value) {
+  /** `kind` "totp", "email", "recovery" (a code) or "webauthn" (PublicKeyCredential JSON). With
+   * `rememberDevice` (and `remember_device.enabled` in the config), the success carries a
+   * `deviceToken` for this browser. */
+  loginVerify(user, challenge, kind, value, { rememberDevice = false } = {}) {
     return this.#call("loginVerify", "loginSuccess", () => {
       if (!PROOFS.has(kind)) throw invalid(`proof.kind: one of ${[...PROOFS].join(", ")} is required`);
-      return [text("user", user), text("challenge", challenge), { tag: kind, val: json("proof.value", value) }];
+      if (typeof rememberDevice !== "boolean") throw invalid("remember_device: a boolean is required");
+      const proof = { tag: kind, val: json("proof.value", value) };
+      return [text("user", user), text("challenge", challenge), proof, rememberDevice];
     });
   }
 
-  /** The admin capability (opened on first use). Give it only to administrative code. */
+  /** Revokes one remembered device (its id from `securityStatus`). */
+  revokeRememberedDevice(user, deviceId) {
+    return this.#call("revokeRememberedDevice", "nothing", () => [text("user", user), text("device_id", deviceId)]);
+  }
+
+  /** Revokes every remembered device of the user. */
+  revokeRememberedDevices(user) {
+    return this.#call("revokeRememberedDevices", "nothing", () => [text("user", user)]);
+  }
+
+  /** The admin capability (opened on first use). Give it only to administrative code. Its
+   * operations fail with `forbidden` unless the config has `"admin": true`. */
   admin() {
     const admin = () => (this.#admin ??= this.#enter(() => wit.Admin.open(this.#config)));
     const call = async (operation, args) => {
@@ -293,6 +350,17 @@ export class ComponentEngine {
       deleteUser: async (user) => {
         await call("deleteUser", () => [text("user", user)]);
       },
+      /** Removes every second factor, recovery code and remembered device of a user who lost
+       * access, recording `actor` and `reason`; the user is told at every known address. */
+      resetUser: async (user, actor, reason) =>
+        convert.resetDone(await call("resetUser", () => [text("user", user), text("actor", actor), text("reason", reason)])),
+      /** Exports the user's second factors as a document sealed with `key` (base64, 32+ bytes). */
+      exportUser: async (user, key) => convert.userExport(await call("exportUser", () => [text("user", user), text("key", key)])),
+      /** Imports a document made by `exportUser` for this same user id, sealed with `key`. */
+      importUser: async (user, document, key) =>
+        convert.userImported(
+          await call("importUser", () => [text("user", user), text("document", document), text("key", key)]),
+        ),
     };
   }
 

@@ -3,14 +3,16 @@
 // build.mjs maps these imports onto this module when it transpiles the component:
 //   twofa:auth/store@0.1.0       → `store`           (versioned key-value store, store.wit)
 //   twofa:auth/mailer@0.1.0      → `mailer`          (mail delivery, mailer.wit)
+//   twofa:auth/events@0.1.0      → `events`          (the audit events, events.wit)
 //   wasi:clocks/wall-clock       → `wallClock`       (the time the engine decides with)
 //   wasi:clocks/monotonic-clock  → `monotonicClock`
 // The rest of WASI (random, cli, io) comes from @bytecodealliance/preview2-shim.
 //
 // jco binds imports once, when the generated module loads, so every ComponentEngine shares this
 // module. Each engine call therefore runs inside `withHost(host, ...)`, which points these
-// imports at that engine's own store, mailer and clock for the duration of the (synchronous)
-// call. jco imports are synchronous: a store or mailer returning a Promise is refused.
+// imports at that engine's own store, mailer, event handler and clock for the duration of the
+// (synchronous) call. jco imports are synchronous: a store or mailer returning a Promise is
+// refused, and an event handler's Promise is not awaited.
 //
 // jco's convention for `result` imports: returning is `ok`; throwing the error value (here
 // `{tag: "cas-failed"}`, `{tag: "failed", val}` or a string) is `err`. A thrown `Error` would
@@ -61,7 +63,7 @@ export class MapStore {
   }
 }
 
-/** The host of the engine call in progress: {store, mailer, clock}. */
+/** The host of the engine call in progress: {store, mailer, emit, clock}. */
 let active = null;
 
 /** Runs `call` with the component's imports pointing at `host`; returns its result. */
@@ -146,6 +148,21 @@ export const mailer = {
     if (isThenable(result)) {
       result.catch(() => {});
       throw "the mailer returned a Promise: the component's mailer must be synchronous";
+    }
+  },
+};
+
+/** twofa:auth/events@0.1.0: `emit(event)` hands the WIT security-event to the engine's `emit`.
+ * It cannot fail the operation (the change is committed): whatever the handler throws, or a
+ * Promise it returns rejects with, is ignored, and nothing unwinds through the component. */
+export const events = {
+  emit(event) {
+    if (!active?.emit) return;
+    try {
+      const result = active.emit(event);
+      if (isThenable(result)) result.catch(() => {});
+    } catch {
+      // Deliberately ignored: an audit handler never fails an operation.
     }
   },
 };

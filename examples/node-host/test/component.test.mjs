@@ -1,7 +1,8 @@
 // The twofa WASI component through jco (component/engine.mjs) against the native Engine: the
 // shared scenario (tests/scenarios/security_tab.json) runs unchanged on both, and both must give
 // the same transcript, the same result shapes and values (apart from random ones), the same
-// errors and the same mail. The component is transpiled first (component/build.mjs), so a fresh
+// errors, the same mail and the same audit events (the component's through its `events`
+// import). The component is transpiled first (component/build.mjs), so a fresh
 // checkout only needs `npm ci`.
 
 import assert from "node:assert/strict";
@@ -61,6 +62,14 @@ function digest(value, key = "", masked = false) {
   return value === undefined ? "<undefined>" : value;
 }
 
+/** `value` with each remembered device's random id (every one is announced by a
+ * `device_remembered` event) replaced by its rank: `<device 1>`, `<device 2>`, ... */
+function numberDevices(value, events) {
+  const ids = events.filter((e) => e.kind === "device_remembered").map((e) => e.methodId);
+  const json = ids.reduce((text, id, i) => text.replaceAll(id, `<device ${i + 1}>`), JSON.stringify(value));
+  return JSON.parse(json);
+}
+
 /** Records every call's outcome (or error) of an engine, passing everything through. */
 function recording(engine, log) {
   const record = (op, promise) =>
@@ -86,16 +95,36 @@ function recording(engine, log) {
   return wrap(engine);
 }
 
-/** Runs a scenario on a fresh engine made by `open(config, options)`. */
-async function run(open, scenario) {
+/** Runs a scenario on a fresh engine made by `open(config, options)` over `store`; engines of
+ * other configs (`without_admin` steps) share its store, clock, mailer and event log. */
+async function run(open, scenario, store) {
   const clock = { t: 0 };
   const outbox = [];
   const log = [];
-  const engine = open(scenario.config, { mailer: (message) => void outbox.push(message), clock: () => clock.t });
+  const events = [];
+  const options = {
+    store,
+    mailer: (message) => void outbox.push(message),
+    clock: () => clock.t,
+    onEvent: (event) => void events.push(event),
+  };
+  const engine = open(scenario.config, options);
   const started = performance.now();
-  const transcript = await new Runner(recording(engine, log), clock, outbox, scenario.origin).run(scenario);
+  const runner = new Runner(recording(engine, log), clock, outbox, scenario.origin, {
+    events,
+    open: (config) => open(config, options),
+  });
+  const transcript = await runner.run(scenario);
   const ms = performance.now() - started;
-  return { transcript, log, mail: outbox.map(({ to, subject }) => ({ to, subject })), outbox, ms };
+  // Remembered devices have random ids: compared by the order they were remembered in.
+  return {
+    transcript,
+    log: numberDevices(log, events),
+    events: numberDevices(events, events),
+    mail: outbox.map(({ to, subject }) => ({ to, subject })),
+    outbox,
+    ms,
+  };
 }
 
 const native = (config, options) => new Engine(config, { store: new MemoryStore(), ...options });
@@ -105,7 +134,10 @@ describe("the shared scenario", () => {
   let results;
 
   before(async () => {
-    results = { native: await run(native, scenario), component: await run(wasm, scenario) };
+    results = {
+      native: await run(native, scenario, new MemoryStore()),
+      component: await run(wasm, scenario, new component.MapStore()),
+    };
     for (const [name, { transcript, ms }] of Object.entries(results)) {
       console.log(`${name}: ${transcript.length} steps in ${ms.toFixed(0)} ms`);
     }
@@ -124,6 +156,11 @@ describe("the shared scenario", () => {
     assert.deepEqual(results.component.log, results.native.log);
   });
 
+  test("emits the same audit events", () => {
+    assert.ok(results.native.events.length > 0);
+    assert.deepEqual(results.component.events, results.native.events);
+  });
+
   test("sends the same mail, with a code in text and HTML", () => {
     assert.deepEqual(results.component.mail, results.native.mail);
     for (const message of results.component.outbox) {
@@ -133,9 +170,10 @@ describe("the shared scenario", () => {
 });
 
 test("the operations the shared scenario does not reach give the same results", async () => {
-  const [a, b] = [await run(native, extra), await run(wasm, extra)];
+  const [a, b] = [await run(native, extra, new MemoryStore()), await run(wasm, extra, new component.MapStore())];
   assert.deepEqual(b.transcript, a.transcript);
   assert.deepEqual(b.log, a.log);
+  assert.deepEqual(b.events, a.events);
   assert.deepEqual(b.mail, a.mail);
 });
 
@@ -202,6 +240,33 @@ describe("the component's host side", () => {
       names.push(await engine.setContactEmail("u1", "u1@example.com").then(() => "ok", (e) => e.name));
     }
     assert.deepEqual(names, ["conflict", "conflict"]);
+  });
+
+  test("admin calls are `forbidden` without the admin capability on both engines", async () => {
+    const names = [];
+    for (const open of [native, wasm]) {
+      const engine = open({ ...scenario.config, admin: false }, { clock: () => 1_700_000_000 });
+      await engine.setContactEmail("u1", "u1@example.com");
+      names.push(await engine.admin().resetUser("u1", "support", "lost phone").then(() => "ok", (e) => e.name));
+      names.push(await engine.admin().deleteUser("u1").then(() => "ok", (e) => e.name));
+      assert.equal((await engine.securityStatus("u1")).contactEmail, "u1@example.com");
+    }
+    assert.deepEqual(names, ["forbidden", "forbidden", "forbidden", "forbidden"]);
+  });
+
+  test("a throwing event handler never fails an operation on both engines", async () => {
+    for (const open of [native, wasm]) {
+      let calls = 0;
+      const onEvent = () => {
+        calls += 1;
+        throw new Error("security log down");
+      };
+      const engine = open(scenario.config, { clock: () => 1_700_000_000, onEvent });
+      await engine.setContactEmail("u1", "u1@example.com");
+      await engine.markOrderCreated("u1");
+      assert.equal(calls, 2, "contact_email_changed and two_factor_required");
+      assert.equal((await engine.securityStatus("u1")).twoFactorRequired, true);
+    }
   });
 
   test("bad arguments are `invalid_input` on both engines", async () => {

@@ -132,7 +132,13 @@ async function freePort() {
 async function startHost(smtpPort, clock) {
   const dir = mkdtempSync(join(tmpdir(), "twofa-node-host-test-"));
   const logs = [];
-  const log = { info() {}, warn: (...a) => logs.push(a.join(" ")), error: (...a) => logs.push(a.join(" ")) };
+  /** twofa's audit events, from the `audit {...}` lines of the log. */
+  const audit = [];
+  const info = (...a) => {
+    const line = a.join(" ");
+    if (line.startsWith("audit ")) audit.push(JSON.parse(line.slice("audit ".length)));
+  };
+  const log = { info, warn: (...a) => logs.push(a.join(" ")), error: (...a) => logs.push(a.join(" ")) };
   const host = await createServer({
     port: 0,
     smtp: { host: "127.0.0.1", port: smtpPort },
@@ -144,6 +150,7 @@ async function startHost(smtpPort, clock) {
   return {
     ...host,
     logs,
+    audit,
     browser: () => new Browser(`http://127.0.0.1:${host.port}`),
     close: async () => {
       await host.close();
@@ -193,6 +200,13 @@ describe("the Node host", () => {
     const verified = await browser.post("/api/login/verify", { kind: "totp", value: clock.nextTotp(setup.secret) });
     assert.equal(verified.signed_in, true);
     assert.equal(verified.method, "totp");
+    // The first events of this fresh host are alice's (under the host's user id for her).
+    const alices = host.audit.filter((event) => event.user === host.audit[0]?.user);
+    assert.deepEqual(alices.map(({ kind, method }) => [kind, method]), [
+      ["method_added", "totp"],
+      ["login_succeeded", "totp"],
+    ]);
+    assert.ok(!JSON.stringify(alices).includes(setup.secret), "no secret in an audit event");
 
     // Email: the code comes over SMTP.
     assert.deepEqual((await browser.post("/api/email/begin", { address })).sent_to, [address]);

@@ -401,13 +401,20 @@ pub fn run_request(i: &mut Instance, user: &str, request: Request) -> Answer {
         Request::RecoveryCodesGenerate { step_up } => {
             out!(i.recovery_codes_generate(user, step_up.as_deref()), convert::recovery_codes)
         }
-        Request::LoginBegin => out!(i.login_begin(user), convert::challenge),
+        Request::LoginBegin { device_token } => {
+            out!(i.login_begin(user, device_token.as_deref()), convert::challenge)
+        }
         Request::LoginSendEmailCode { challenge } => {
             out!(i.login_send_email_code(user, &challenge), convert::code_sent)
         }
-        Request::LoginVerify { challenge, proof } => {
-            out!(i.login_verify(user, &challenge, &convert::proof(proof)), convert::login_success)
+        Request::LoginVerify { challenge, proof, remember_device } => {
+            let proof = convert::proof(proof);
+            out!(i.login_verify(user, &challenge, &proof, remember_device), convert::login_success)
         }
+        Request::RevokeRememberedDevice { device_id } => {
+            answer(i.revoke_remembered_device(user, &device_id), |()| Ok(json!({})))
+        }
+        Request::RevokeRememberedDevices => answer(i.revoke_remembered_devices(user), |()| Ok(json!({}))),
     }
 }
 
@@ -418,6 +425,11 @@ pub fn run_admin_request(i: &mut Instance, user: &str, request: AdminRequest) ->
             out!(i.totp_import(user, &secret, convert::algorithm(algorithm), digits, period), convert::method_added)
         }
         AdminRequest::DeleteUser => answer(i.delete_user(user), |()| Ok(json!({}))),
+        AdminRequest::ResetUser { actor, reason } => out!(i.reset_user(user, &actor, &reason), convert::reset_done),
+        AdminRequest::ExportUser { key } => out!(i.export_user(user, &key), convert::user_export),
+        AdminRequest::ImportUser { document, key } => {
+            out!(i.import_user(user, &document, &key), convert::user_imported)
+        }
     }
 }
 
@@ -565,6 +577,8 @@ impl Adapter {
             }
             (Err(e), Some(_)) => Ok(Err(e)),
             (Ok(op), Some(instance)) => {
+                // The protocol does not report audit events: the host keeps none across commands.
+                instance.state().events.clear();
                 instance.state().injector = Some(std::mem::take(&mut self.injector));
                 let result = match op {
                     Op::User(request) => run_request(instance, user, request),

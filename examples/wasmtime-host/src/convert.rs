@@ -3,9 +3,10 @@
 
 use crate::host::{Message as WitMessage, wit};
 use twofa_core::{
-    CodeSent, Error, LoginChallenge, LoginSuccess, Message, MethodAdded, MethodInfo, MethodKind, Notices,
-    PendingEnrollments, Proof, Recommendation, RecoveryCodes, SecurityStatus, StepUpToken, TotpAlgorithm, TotpSetup,
-    Warning, WebauthnRegistration,
+    CodeSent, DeviceToken, Error, EventKind, LoginChallenge, LoginSuccess, Message, MethodAdded, MethodInfo,
+    MethodKind, Notices, PendingEnrollments, Proof, Recommendation, RecoveryCodes, RememberedDevice, ResetDone,
+    ResetInfo, SecurityEvent, SecurityStatus, StepUpToken, TotpAlgorithm, TotpSetup, UserExport, UserImported, Warning,
+    WebauthnRegistration,
 };
 
 /// The core error of a WIT error (same names and codes).
@@ -28,6 +29,7 @@ pub fn error(e: wit::Error) -> Error {
         wit::Error::UnsupportedSchema => Error::UnsupportedSchema,
         wit::Error::Panic => Error::Panic,
         wit::Error::Internal(m) => Error::Internal(m),
+        wit::Error::Forbidden(m) => Error::Forbidden(m),
     }
 }
 
@@ -104,6 +106,19 @@ pub fn status(s: wit::SecurityStatus) -> SecurityStatus {
         contact_email: s.contact_email,
         pending: PendingEnrollments { totp: s.pending.totp, email: s.pending.email, webauthn: s.pending.webauthn },
         locked_until: s.locked_until,
+        enrollment_deadline: s.enrollment_deadline,
+        remembered_devices: s.remembered_devices.into_iter().map(remembered_device).collect(),
+        last_reset: s.last_reset.map(|r| ResetInfo { actor: r.actor, reason: r.reason, at: r.at }),
+    }
+}
+
+fn remembered_device(d: wit::RememberedDevice) -> RememberedDevice {
+    RememberedDevice {
+        id: d.id,
+        method: kind(d.method),
+        created: d.created,
+        expires_at: d.expires_at,
+        last_used: d.last_used,
     }
 }
 
@@ -139,6 +154,8 @@ pub fn challenge(c: wit::LoginChallenge) -> LoginChallenge {
         methods: c.methods.into_iter().map(kind).collect(),
         webauthn_options: c.webauthn_options,
         expires_at: c.expires_at,
+        enrollment_deadline: c.enrollment_deadline,
+        remembered_device: c.remembered_device,
     }
 }
 
@@ -148,6 +165,62 @@ pub fn login_success(s: wit::LoginSuccess) -> LoginSuccess {
         method_id: s.method_id,
         step_up: step_up(s.step_up),
         recovery_codes_left: s.recovery_codes_left,
+        device_token: s.device_token.map(|t| DeviceToken {
+            token: t.token,
+            device_id: t.device_id,
+            expires_at: t.expires_at,
+        }),
         notices: notices(s.notices),
+    }
+}
+
+/// The core's outcome of an admin reset.
+pub fn reset_done(r: wit::ResetDone) -> ResetDone {
+    ResetDone { methods_removed: r.methods_removed, notices: notices(r.notices) }
+}
+
+/// The export outcome of the document `export-user` returns.
+pub fn user_export(document: String) -> UserExport {
+    UserExport { document }
+}
+
+/// The core's outcome of an import.
+pub fn user_imported(i: wit::UserImported) -> UserImported {
+    UserImported { methods: i.methods.into_iter().map(method).collect(), skipped: i.skipped }
+}
+
+fn event_kind(k: wit::EventKind) -> EventKind {
+    match k {
+        wit::EventKind::MethodAdded => EventKind::MethodAdded,
+        wit::EventKind::MethodRenamed => EventKind::MethodRenamed,
+        wit::EventKind::MethodRemoved => EventKind::MethodRemoved,
+        wit::EventKind::LoginSucceeded => EventKind::LoginSucceeded,
+        wit::EventKind::LoginFailed => EventKind::LoginFailed,
+        wit::EventKind::LockedOut => EventKind::LockedOut,
+        wit::EventKind::ReplayRefused => EventKind::ReplayRefused,
+        wit::EventKind::CounterRegressed => EventKind::CounterRegressed,
+        wit::EventKind::RecoveryCodeUsed => EventKind::RecoveryCodeUsed,
+        wit::EventKind::RecoveryCodesGenerated => EventKind::RecoveryCodesGenerated,
+        wit::EventKind::DeviceRemembered => EventKind::DeviceRemembered,
+        wit::EventKind::RememberedDevicesRevoked => EventKind::RememberedDevicesRevoked,
+        wit::EventKind::ContactEmailChanged => EventKind::ContactEmailChanged,
+        wit::EventKind::TwoFactorRequired => EventKind::TwoFactorRequired,
+        wit::EventKind::AdminReset => EventKind::AdminReset,
+        wit::EventKind::UserExported => EventKind::UserExported,
+        wit::EventKind::UserImported => EventKind::UserImported,
+        wit::EventKind::UserDeleted => EventKind::UserDeleted,
+    }
+}
+
+/// The core's event of an event the component emitted.
+pub fn event(e: wit::SecurityEvent) -> SecurityEvent {
+    SecurityEvent {
+        kind: event_kind(e.kind),
+        user: e.user,
+        at: e.at,
+        method: e.method.map(kind),
+        method_id: e.method_id,
+        reason: e.reason,
+        actor: e.actor,
     }
 }

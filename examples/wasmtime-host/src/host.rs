@@ -1,5 +1,6 @@
-//! The wasmtime host: bindings of the `plugin` world, the host state behind the `store` and
-//! `mailer` imports (with fault injection), and typed calls of the exported resources.
+//! The wasmtime host: bindings of the `plugin` world, the host state behind the `store`,
+//! `mailer` and `events` imports (with fault injection), and typed calls of the exported
+//! resources.
 
 use crate::adapter::Injector;
 use crate::clock::VirtualClock;
@@ -97,6 +98,8 @@ pub struct HostState {
     pub faults: Faults,
     /// The fault adapter's injector and call log ([`crate::adapter`]); `None` outside it.
     pub injector: Option<Injector>,
+    /// Every audit event the component emitted, oldest first.
+    pub events: Vec<wit::SecurityEvent>,
 }
 
 impl WasiView for HostState {
@@ -161,6 +164,13 @@ impl twofa::auth::mailer::Host for HostState {
     }
 }
 
+impl twofa::auth::events::Host for HostState {
+    fn emit(&mut self, event: wit::SecurityEvent) -> Result<()> {
+        self.events.push(event);
+        Ok(())
+    }
+}
+
 /// The compiled component with its linker: compile once, instantiate often.
 pub struct Component {
     engine: Engine,
@@ -210,6 +220,7 @@ impl Component {
             outbox: Vec::new(),
             faults: Faults::default(),
             injector: None,
+            events: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         let plugin = Plugin::instantiate(&mut store, &self.component, &self.linker)?;
@@ -219,13 +230,15 @@ impl Component {
 
 /// One instance of the component with its opened `engine` and `admin` resources.
 ///
-/// Every call returns `Err` for a trap and `Ok(Err(wit error))` for an expected failure.
+/// Every call returns `Err` for a trap and `Ok(Err(wit error))` for an expected failure. When
+/// the `admin` resource could not be opened (`forbidden` without `"admin": true`), every admin
+/// call answers the error its opening gave.
 pub struct Instance {
     /// The wasmtime store; its data is the [`HostState`].
     pub store: Store<HostState>,
     plugin: Plugin,
     engine: Option<ResourceAny>,
-    admin: Option<ResourceAny>,
+    admin: Option<Result<ResourceAny, wit::Error>>,
 }
 
 type Call<T> = Result<Result<T, wit::Error>>;
@@ -236,29 +249,38 @@ impl Instance {
         self.store.data_mut()
     }
 
-    /// Opens the `engine` and `admin` resources from a JSON config.
+    /// Opens the `engine` resource from a JSON config, and the `admin` resource from the same
+    /// config: `Ok(Err(..))` when the engine cannot be opened; when only the admin cannot (a
+    /// config without `"admin": true`), the engine is open and admin calls answer that error.
     pub fn open(&mut self, config_json: &str) -> Call<()> {
         let api = self.plugin.twofa_auth_engine();
         let engine = match api.engine().call_open(&mut self.store, config_json)? {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
-        let admin = match api.admin().call_open(&mut self.store, config_json)? {
-            Ok(r) => r,
-            Err(e) => {
-                engine.resource_drop(&mut self.store)?;
-                return Ok(Err(e));
-            }
-        };
+        let admin = api.admin().call_open(&mut self.store, config_json)?;
         self.close()?;
         self.engine = Some(engine);
         self.admin = Some(admin);
         Ok(Ok(()))
     }
 
+    /// Opens the `admin` resource again, from another JSON config (the engine stays): the
+    /// opening's error, if any, is returned and answered by every admin call until the next.
+    pub fn open_admin(&mut self, config_json: &str) -> Call<()> {
+        let admin = self.plugin.twofa_auth_engine().admin().call_open(&mut self.store, config_json)?;
+        if let Some(Ok(old)) = self.admin.take() {
+            old.resource_drop(&mut self.store)?;
+        }
+        let opened = admin.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.admin = Some(admin);
+        Ok(opened)
+    }
+
     /// Drops the opened resources.
     pub fn close(&mut self) -> Result<()> {
-        for r in [self.engine.take(), self.admin.take()].into_iter().flatten() {
+        let admin = self.admin.take().and_then(Result::ok);
+        for r in [self.engine.take(), admin].into_iter().flatten() {
             r.resource_drop(&mut self.store)?;
         }
         Ok(())
@@ -268,8 +290,9 @@ impl Instance {
         self.engine.ok_or_else(|| wasmtime::format_err!("the engine is not open: call open first"))
     }
 
-    fn admin(&self) -> Result<ResourceAny> {
-        self.admin.ok_or_else(|| wasmtime::format_err!("the admin is not open: call open first"))
+    /// The admin resource, or the error its opening gave.
+    fn admin(&self) -> Result<Result<ResourceAny, wit::Error>> {
+        self.admin.clone().ok_or_else(|| wasmtime::format_err!("the admin is not open: call open first"))
     }
 
     pub fn security_status(&mut self, user: &str) -> Call<wit::SecurityStatus> {
@@ -350,9 +373,9 @@ impl Instance {
         self.plugin.twofa_auth_engine().engine().call_recovery_codes_generate(&mut self.store, e, user, step_up)
     }
 
-    pub fn login_begin(&mut self, user: &str) -> Call<wit::LoginChallenge> {
+    pub fn login_begin(&mut self, user: &str, device_token: Option<&str>) -> Call<wit::LoginChallenge> {
         let e = self.engine()?;
-        self.plugin.twofa_auth_engine().engine().call_login_begin(&mut self.store, e, user)
+        self.plugin.twofa_auth_engine().engine().call_login_begin(&mut self.store, e, user, device_token)
     }
 
     pub fn login_send_email_code(&mut self, user: &str, challenge: &str) -> Call<wit::CodeSent> {
@@ -360,9 +383,26 @@ impl Instance {
         self.plugin.twofa_auth_engine().engine().call_login_send_email_code(&mut self.store, e, user, challenge)
     }
 
-    pub fn login_verify(&mut self, user: &str, challenge: &str, proof: &wit::Proof) -> Call<wit::LoginSuccess> {
+    pub fn login_verify(
+        &mut self,
+        user: &str,
+        challenge: &str,
+        proof: &wit::Proof,
+        remember_device: bool,
+    ) -> Call<wit::LoginSuccess> {
         let e = self.engine()?;
-        self.plugin.twofa_auth_engine().engine().call_login_verify(&mut self.store, e, user, challenge, proof)
+        let api = self.plugin.twofa_auth_engine().engine();
+        api.call_login_verify(&mut self.store, e, user, challenge, proof, remember_device)
+    }
+
+    pub fn revoke_remembered_device(&mut self, user: &str, device_id: &str) -> Call<()> {
+        let e = self.engine()?;
+        self.plugin.twofa_auth_engine().engine().call_revoke_remembered_device(&mut self.store, e, user, device_id)
+    }
+
+    pub fn revoke_remembered_devices(&mut self, user: &str) -> Call<()> {
+        let e = self.engine()?;
+        self.plugin.twofa_auth_engine().engine().call_revoke_remembered_devices(&mut self.store, e, user)
     }
 
     pub fn totp_import(
@@ -373,13 +413,44 @@ impl Instance {
         digits: u8,
         period: u64,
     ) -> Call<wit::MethodAdded> {
-        let a = self.admin()?;
+        let a = match self.admin()? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
         let api = self.plugin.twofa_auth_engine().admin();
         api.call_totp_import(&mut self.store, a, user, secret, algorithm, digits, period)
     }
 
     pub fn delete_user(&mut self, user: &str) -> Call<()> {
-        let a = self.admin()?;
+        let a = match self.admin()? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
         self.plugin.twofa_auth_engine().admin().call_delete_user(&mut self.store, a, user)
+    }
+
+    pub fn reset_user(&mut self, user: &str, actor: &str, reason: &str) -> Call<wit::ResetDone> {
+        let a = match self.admin()? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.plugin.twofa_auth_engine().admin().call_reset_user(&mut self.store, a, user, actor, reason)
+    }
+
+    /// The sealed export document.
+    pub fn export_user(&mut self, user: &str, key: &str) -> Call<String> {
+        let a = match self.admin()? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.plugin.twofa_auth_engine().admin().call_export_user(&mut self.store, a, user, key)
+    }
+
+    pub fn import_user(&mut self, user: &str, document: &str, key: &str) -> Call<wit::UserImported> {
+        let a = match self.admin()? {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.plugin.twofa_auth_engine().admin().call_import_user(&mut self.store, a, user, document, key)
     }
 }

@@ -1,7 +1,7 @@
 //! Runs the twofa scenario against the component and prints its transcript.
 //!
-//! `cargo run -p twofa-wasmtime-host -- [path/to/twofa_component.wasm]` (default: the file
-//! `make component` builds). The store is SQLite in memory; time is virtual.
+//! `cargo run -p twofa-wasmtime-host --bin twofa-wasmtime-host -- [path/to/twofa_component.wasm]`
+//! (default: the file `make component` builds). The store is SQLite in memory; time is virtual.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -1,6 +1,8 @@
 //! The runner of the shared scenarios (`tests/scenarios/*.json`, format in
 //! `tests/scenarios/README.md`) for any [`Surface`]: it evaluates each step's arguments, calls the
-//! surface, asserts `expect`, `check` and `mails`, keeps `save`d values, and records each outcome
+//! surface (a `without_admin` step on an admin handle opened without the capability), asserts
+//! `expect`, `check`, `mails` and `events`, keeps `save`d values, checks at the end that no
+//! audit event contains a secret of the run, and records each outcome
 //! (operation, user and error name, never a random value) in a [`Transcript`], so the native core
 //! and the component can be compared step by step. It only translates: every expectation lives in
 //! the file.
@@ -16,9 +18,9 @@
 use crate::surface::{R, Surface};
 use crate::webauthn_support::SoftAuthenticator;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use twofa_core::{Config, Error, Proof, TotpAlgorithm};
+use twofa_core::{Config, Error, Proof, SecurityEvent, TotpAlgorithm};
 
 /// The project's shared scenario, embedded so the binary is self-contained.
 pub const SECURITY_TAB_JSON: &str = include_str!("../../../tests/scenarios/security_tab.json");
@@ -82,7 +84,7 @@ fn try_totp_code(secret_b32: &str, t: u64, alg: totp_rs::Algorithm, digits: u8, 
 }
 
 /// The operations a step may name, with their arguments.
-const OPS: [(&str, &[&str]); 17] = [
+const OPS: [(&str, &[&str]); 22] = [
     ("security_status", &[]),
     ("set_contact_email", &["address"]),
     ("mark_order_created", &[]),
@@ -95,12 +97,20 @@ const OPS: [(&str, &[&str]); 17] = [
     ("rename_method", &["method_id", "label", "step_up"]),
     ("remove_method", &["method_id", "step_up"]),
     ("recovery_codes_generate", &["step_up"]),
-    ("login_begin", &[]),
+    ("login_begin", &["device_token"]),
     ("login_send_email_code", &["challenge"]),
-    ("login_verify", &["challenge", "proof"]),
+    ("login_verify", &["challenge", "proof", "remember_device"]),
+    ("revoke_remembered_device", &["device_id"]),
+    ("revoke_remembered_devices", &[]),
     ("admin.totp_import", &["secret", "algorithm", "digits", "period"]),
     ("admin.delete_user", &[]),
+    ("admin.reset_user", &["actor", "reason"]),
+    ("admin.export_user", &["key"]),
+    ("admin.import_user", &["document", "key"]),
 ];
+
+/// The fields of an outcome whose strings are secrets of the run (README, "Events").
+const SECRET_FIELDS: [&str; 5] = ["secret", "uri", "token", "codes", "document"];
 
 /// A parsed scenario file.
 #[derive(Debug)]
@@ -118,7 +128,7 @@ pub struct Scenario {
 enum Step {
     Time(u64),
     Advance(u64),
-    Op(OpStep),
+    Op(Box<OpStep>),
 }
 
 #[derive(Debug)]
@@ -132,6 +142,10 @@ struct OpStep {
     mails: Option<u64>,
     repeat: u64,
     note: Option<String>,
+    /// The events the step must emit (each listed object's fields compared), if checked.
+    events: Option<Vec<Map<String, Value>>>,
+    /// Run this admin step on an admin handle opened without the capability.
+    without_admin: bool,
 }
 
 fn object<'v>(v: &'v Value, what: &str) -> Result<&'v Map<String, Value>, String> {
@@ -184,8 +198,10 @@ impl Scenario {
         let mut runner = Runner {
             s,
             origin: &self.origin,
+            config: &self.config,
             vars: HashMap::new(),
             authenticators: HashMap::new(),
+            secrets: HashSet::new(),
             transcript: Transcript::default(),
         };
         for (i, step) in self.steps.iter().enumerate() {
@@ -213,6 +229,9 @@ impl Scenario {
                 }
             }
         }
+        if let Err(what) = no_secret_in(&runner.s.events(), &runner.secrets) {
+            panic!("scenario {:?} on {}: {what}", self.name, runner.s.name());
+        }
         runner.transcript
     }
 }
@@ -228,7 +247,9 @@ impl Step {
             only(m, &["advance"], "an advance step")?;
             return Ok(Step::Advance(unsigned(secs, "advance")?));
         }
-        only(m, &["op", "user", "args", "expect", "check", "save", "mails", "repeat", "note"], "an operation")?;
+        let keys =
+            ["op", "user", "args", "expect", "check", "save", "mails", "repeat", "note", "events", "without_admin"];
+        only(m, &keys, "an operation")?;
         let op = string(m.get("op").ok_or("a step needs `op`, `time` or `advance`")?, "op")?;
         let params = OPS.iter().find(|(name, _)| *name == op).ok_or(format!("unknown op `{op}`"))?.1;
         let args = m.get("args").map(|a| object(a, "args").cloned()).transpose()?.unwrap_or_default();
@@ -244,7 +265,22 @@ impl Step {
         if repeat == 0 {
             return Err("repeat must be at least 1".into());
         }
-        Ok(Step::Op(OpStep {
+        let events = match m.get("events") {
+            Some(events) => Some(
+                (events.as_array().ok_or("`events` must be an array")?.iter().enumerate())
+                    .map(|(i, e)| object(e, &format!("events[{i}]")).cloned())
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
+        let without_admin = match m.get("without_admin") {
+            Some(v) => v.as_bool().ok_or_else(|| format!("without_admin must be a boolean, not {v}"))?,
+            None => false,
+        };
+        if without_admin && !op.starts_with("admin.") {
+            return Err(format!("without_admin is for admin operations, not `{op}`"));
+        }
+        Ok(Step::Op(Box::new(OpStep {
             user: string(m.get("user").ok_or("an operation needs `user`")?, "user")?,
             args,
             expect: m.get("expect").map(|e| string(e, "expect")).transpose()?.unwrap_or_else(|| "ok".into()),
@@ -253,17 +289,24 @@ impl Step {
             mails: m.get("mails").map(|n| unsigned(n, "mails")).transpose()?,
             repeat,
             note: m.get("note").map(|n| string(n, "note")).transpose()?,
+            events,
+            without_admin,
             op,
-        }))
+        })))
     }
 }
 
-/// The state of one run: saved variables and the named software authenticators.
+/// The state of one run: saved variables, the named software authenticators and the secrets
+/// the run handled.
 struct Runner<'a> {
     s: &'a mut dyn Surface,
     origin: &'a str,
+    /// The scenario's config (`without_admin` steps open an admin handle from it).
+    config: &'a Config,
     vars: HashMap<String, Value>,
     authenticators: HashMap<String, SoftAuthenticator>,
+    /// Every code computed or read from mail, and every string under a secret outcome field.
+    secrets: HashSet<String>,
     transcript: Transcript,
 }
 
@@ -272,8 +315,17 @@ impl Runner<'_> {
     fn run(&mut self, step: &OpStep) -> Result<(), String> {
         let args = self.eval_args(&step.args)?;
         let before = self.s.outbox().len();
-        let result = self.call(&step.op, &step.user, args)?;
+        let events_before = self.s.events().len();
+        let result = if step.without_admin {
+            self.call_without_admin(step, args)?
+        } else {
+            self.call(&step.op, &step.user, args)?
+        };
         let delivered = self.s.outbox().len() - before;
+        let emitted = self.s.events().split_off(events_before);
+        if let Ok(outcome) = &result {
+            collect_secrets(outcome, false, &mut self.secrets);
+        }
         let (subject, line) = match result {
             Ok(outcome) if step.expect == "ok" => (outcome, "ok".to_string()),
             Ok(_) => return Err(format!("expected {}, got ok", step.expect)),
@@ -297,12 +349,32 @@ impl Runner<'_> {
         {
             return Err(format!("expected {mails} message(s) delivered, got {delivered}"));
         }
+        if let Some(expected) = &step.events {
+            check_events(&emitted, expected)?;
+        }
         for (var, path) in &step.save {
             let value = lookup(&subject, path).ok_or_else(|| format!("save `{var}`: no `{path}` in the outcome"))?;
             self.vars.insert(var.clone(), value);
         }
         self.transcript.steps.push(format!("{} {}: {line}", step.op, step.user));
         Ok(())
+    }
+
+    /// Calls an admin step on an admin handle opened from the scenario's config without the
+    /// capability (refused when it opens: that is the step's result), then opens the usual one
+    /// again.
+    fn call_without_admin(&mut self, step: &OpStep, args: Map<String, Value>) -> Result<R<Value>, String> {
+        let without = Config { admin: false, ..self.config.clone() };
+        let result = match self.s.open_admin(&without) {
+            Err(refused) => Ok(Err(refused)),
+            Ok(()) => self.call(&step.op, &step.user, args),
+        };
+        if let Err(e) = self.s.open_admin(self.config)
+            && self.config.admin
+        {
+            return Err(format!("opening the admin handle again: {e}"));
+        }
+        result
     }
 
     /// The value of a saved variable reference (`name` or `name.path`).
@@ -369,7 +441,9 @@ impl Runner<'_> {
                 if period == 0 {
                     return Err("period must be at least 1".into());
                 }
-                try_totp_code(operand, now, alg, digits, period)
+                let code = try_totp_code(operand, now, alg, digits, period)?;
+                self.secrets.insert(code.clone());
+                Ok(code)
             }
             "wrong_totp" => {
                 only(m, &["wrong_totp"], "a wrong_totp expression")?;
@@ -386,6 +460,7 @@ impl Runner<'_> {
                 let code = message.text.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() >= 6);
                 let code = code.ok_or(format!("no code in the last mail to {operand}"))?;
                 if kind == "mailed_code" {
+                    self.secrets.insert(code.to_string());
                     return Ok(code.to_string());
                 }
                 // Every digit shifted by one: the same shape, a different code.
@@ -436,13 +511,18 @@ impl Runner<'_> {
             "rename_method" => out!(s.rename_method(user, &a.str("method_id")?, &a.str("label")?, step_up)),
             "remove_method" => out!(s.remove_method(user, &a.str("method_id")?, step_up)),
             "recovery_codes_generate" => out!(s.recovery_codes_generate(user, step_up)),
-            "login_begin" => out!(s.login_begin(user)),
+            "login_begin" => out!(s.login_begin_remembered(user, a.opt("device_token")?.as_deref())),
             "login_send_email_code" => out!(s.login_send_email_code(user, &a.str("challenge")?)),
             "login_verify" => {
                 let challenge = a.str("challenge")?;
                 let proof: Proof = serde_json::from_value(a.take("proof")?).map_err(|e| format!("args.proof: {e}"))?;
-                out!(s.login_verify(user, &challenge, proof))
+                let remember_device = a.flag("remember_device")?;
+                out!(s.login_verify_remembering(user, &challenge, proof, remember_device))
             }
+            "revoke_remembered_device" => {
+                out!(s.revoke_remembered_device(user, &a.str("device_id")?).map(|()| json!({})))
+            }
+            "revoke_remembered_devices" => out!(s.revoke_remembered_devices(user).map(|()| json!({}))),
             "admin.totp_import" => {
                 let secret = a.str("secret")?;
                 let algorithm: TotpAlgorithm =
@@ -453,6 +533,9 @@ impl Runner<'_> {
                 out!(s.totp_import(user, &secret, algorithm, digits, period))
             }
             "admin.delete_user" => out!(s.delete_user(user).map(|()| json!({}))),
+            "admin.reset_user" => out!(s.reset_user(user, &a.str("actor")?, &a.str("reason")?)),
+            "admin.export_user" => out!(s.export_user(user, &a.str("key")?)),
+            "admin.import_user" => out!(s.import_user(user, &a.str("document")?, &a.str("key")?)),
             other => return Err(format!("unknown op `{other}`")),
         })
     }
@@ -477,6 +560,60 @@ impl Args {
             Some(v) => string(&v, &format!("args.{name}")).map(Some),
         }
     }
+
+    /// An optional boolean argument (absent: false).
+    fn flag(&mut self, name: &str) -> Result<bool, String> {
+        match self.0.remove(name) {
+            None => Ok(false),
+            Some(v) => v.as_bool().ok_or_else(|| format!("args.{name} must be a boolean, not {v}")),
+        }
+    }
+}
+
+/// Adds every non-empty string under a field named in [`SECRET_FIELDS`] to `secrets`.
+fn collect_secrets(v: &Value, secret: bool, secrets: &mut HashSet<String>) {
+    match v {
+        Value::String(s) if secret && !s.is_empty() => {
+            secrets.insert(s.clone());
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_secrets(item, secret, secrets)),
+        Value::Object(m) => {
+            for (k, item) in m {
+                collect_secrets(item, secret || SECRET_FIELDS.contains(&k.as_str()), secrets);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Fails if the JSON text of any of `events` contains one of `secrets`.
+fn no_secret_in(events: &[SecurityEvent], secrets: &HashSet<String>) -> Result<(), String> {
+    for (i, event) in events.iter().enumerate() {
+        let json = serde_json::to_string(event).map_err(|e| format!("an event as JSON: {e}"))?;
+        if secrets.iter().any(|secret| json.contains(secret.as_str())) {
+            return Err(format!("event {i} contains a secret of the run: {json}"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the events a step emitted against its `events`: the same count, and each listed
+/// field of each expected object met by the event's (a JSON value or a matcher).
+fn check_events(emitted: &[SecurityEvent], expected: &[Map<String, Value>]) -> Result<(), String> {
+    let emitted = serde_json::to_value(emitted).map_err(|e| format!("events as JSON: {e}"))?;
+    let list = emitted.as_array().map_or(0, Vec::len);
+    if list != expected.len() {
+        return Err(format!("expected {} event(s), got {list}: {emitted}", expected.len()));
+    }
+    for (i, fields) in expected.iter().enumerate() {
+        for (field, want) in fields {
+            let actual = lookup(&emitted[i], field).ok_or_else(|| format!("event {i} has no `{field}`: {emitted}"))?;
+            if !matches(&actual, want)? {
+                return Err(format!("event {i} `{field}`: expected {want}, got {actual}: {emitted}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The value at `path` (dot-separated field names and array indexes; `length` of an array or a
@@ -728,7 +865,11 @@ mod tests {
     fn a_changed_expectation_in_the_shared_file_fails_the_run() {
         for (from, to, what) in [
             (r#""codes.length": 10"#, r#""codes.length": 11"#, "recovery_codes_generate alice: check `codes.length`"),
-            (r#""expect": "replayed""#, r#""expect": "ok""#, "login_verify alice [the same code again]: expected ok"),
+            (
+                r#""expect": "replayed", "note""#,
+                r#""expect": "ok", "note""#,
+                "login_verify alice [the same code again]: expected ok",
+            ),
             (r#""retry_after": {"gt": 0}"#, r#""retry_after": {"gt": 60}"#, "login_verify erin"),
             (r#""repeat": 10"#, r#""repeat": 9"#, "login_verify erin [even the right code is refused]"),
             (
@@ -767,6 +908,74 @@ mod tests {
         let mut file = base.clone();
         file["config"]["keys"] = json!([]);
         assert!(Scenario::from_json(&file.to_string()).unwrap_err().starts_with("config: "));
+    }
+
+    #[test]
+    fn events_are_checked_and_without_admin_steps_are_refused() {
+        let message = failure(with(
+            enrol("u"),
+            json!([{"op": "login_begin", "user": "u", "events": [{"kind": "login_succeeded"}]}]),
+        ));
+        assert!(message.contains("steps[3] login_begin u: expected 1 event(s), got 0: []"), "{message}");
+        let message = failure(with(
+            enrol("u"),
+            json!([{"op": "recovery_codes_generate", "user": "u", "args": {"step_up": "$t"},
+                    "events": [{"kind": "method_added"}]}]),
+        ));
+        assert!(
+            message.contains("event 0 `kind`: expected \"method_added\", got \"recovery_codes_generated\""),
+            "{message}"
+        );
+        let message = failure(with(
+            enrol("u"),
+            json!([{"op": "recovery_codes_generate", "user": "u", "args": {"step_up": "$t"}, "events": [{"nope": 1}]}]),
+        ));
+        assert!(message.contains("event 0 has no `nope`"), "{message}");
+
+        let steps = with(
+            enrol("u"),
+            json!([
+                {"op": "admin.delete_user", "user": "u", "without_admin": true, "expect": "forbidden",
+                 "check": {"code": 18}, "events": [], "mails": 0},
+                {"op": "admin.delete_user", "user": "u", "events": [{"kind": "user_deleted", "user": "u", "at": T0}]}
+            ]),
+        );
+        let scenario = inline(steps);
+        let transcript = scenario.run(&mut native(&scenario));
+        assert_eq!(transcript.steps[2..], ["admin.delete_user u: forbidden", "admin.delete_user u: ok"]);
+
+        let base: Value = serde_json::from_str(SECURITY_TAB_JSON).unwrap();
+        let mut file = base.clone();
+        file["steps"] = json!([{"op": "login_begin", "user": "u", "without_admin": true}]);
+        assert!(Scenario::from_json(&file.to_string()).unwrap_err().contains("without_admin is for admin operations"));
+        file["steps"] = json!([{"op": "login_begin", "user": "u", "events": {}}]);
+        assert!(Scenario::from_json(&file.to_string()).unwrap_err().contains("`events` must be an array"));
+    }
+
+    #[test]
+    fn an_event_holding_a_secret_fails_the_check() {
+        let event = SecurityEvent {
+            kind: twofa_core::EventKind::LoginFailed,
+            user: "u".into(),
+            at: T0,
+            method: None,
+            method_id: None,
+            reason: Some("code 123456".into()),
+            actor: None,
+        };
+        let mut secrets = HashSet::from(["654321".to_string()]);
+        assert_eq!(no_secret_in(std::slice::from_ref(&event), &secrets), Ok(()));
+        secrets.insert("123456".into());
+        let e = no_secret_in(&[event], &secrets).unwrap_err();
+        assert!(e.starts_with("event 0 contains a secret of the run: "), "{e}");
+
+        let mut found = HashSet::new();
+        let outcome = json!({"secret": "S", "uri": "U", "step_up": {"token": "T"}, "codes": ["A", "B"],
+                             "document": "D", "label": "L", "method_id": "M", "expires_at": 1});
+        collect_secrets(&outcome, false, &mut found);
+        let mut found: Vec<_> = found.into_iter().collect();
+        found.sort();
+        assert_eq!(found, ["A", "B", "D", "S", "T", "U"]);
     }
 
     #[test]

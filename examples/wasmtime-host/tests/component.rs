@@ -108,9 +108,9 @@ fn a_failing_store_call_is_a_storage_error_and_changes_nothing() {
     let code = |t| totp_code(&setup.secret, t, totp_rs::Algorithm::SHA1, 6, 30);
     i.totp_enroll_confirm("t", &code(T0), None).unwrap().unwrap();
     clock.advance(30);
-    let ch = i.login_begin("t").unwrap().unwrap().challenge_id.unwrap();
+    let ch = i.login_begin("t", None).unwrap().unwrap().challenge_id.unwrap();
     let proof = wit::Proof::Totp(code(T0 + 30));
-    let failed = fail_each_store_call(&mut i, "t", |i| i.login_verify("t", &ch, &proof));
+    let failed = fail_each_store_call(&mut i, "t", |i| i.login_verify("t", &ch, &proof, false));
     eprintln!("login-verify: store calls 1..={failed} each failed in turn");
     assert!(failed >= 2, "both the read and the write were failed ({failed})");
 }
@@ -148,7 +148,7 @@ fn the_file_is_a_component_exporting_the_engine() {
     let exports: Vec<String> = ty.exports(c.engine()).map(|(name, _)| name.to_string()).collect();
     assert!(exports.iter().any(|e| e == ENGINE_EXPORT), "{exports:?}");
     let imports: Vec<String> = ty.imports(c.engine()).map(|(name, _)| name.to_string()).collect();
-    for wanted in ["twofa:auth/store@0.1.0", "twofa:auth/mailer@0.1.0"] {
+    for wanted in ["twofa:auth/store@0.1.0", "twofa:auth/mailer@0.1.0", "twofa:auth/events@0.1.0"] {
         assert!(imports.iter().any(|i| i == wanted), "{wanted} in {imports:?}");
     }
 }
@@ -168,10 +168,13 @@ fn expected_failures_are_wit_errors_not_traps() {
     assert!(matches!(i.totp_enroll_confirm("u", "12", None).unwrap(), Err(wit::Error::InvalidInput(_))));
     assert!(matches!(i.totp_enroll_confirm("u", bad, None).unwrap(), Err(wit::Error::InvalidCode)));
     i.totp_enroll_confirm("u", &good, None).unwrap().unwrap();
-    let ch = i.login_begin("u").unwrap().unwrap().challenge_id.unwrap();
-    assert!(matches!(i.login_verify("u", &ch, &wit::Proof::Totp(bad.into())).unwrap(), Err(wit::Error::InvalidCode)));
+    let ch = i.login_begin("u", None).unwrap().unwrap().challenge_id.unwrap();
     assert!(matches!(
-        i.login_verify("u", "no-such-challenge", &wit::Proof::Totp(good.clone())).unwrap(),
+        i.login_verify("u", &ch, &wit::Proof::Totp(bad.into()), false).unwrap(),
+        Err(wit::Error::InvalidCode)
+    ));
+    assert!(matches!(
+        i.login_verify("u", "no-such-challenge", &wit::Proof::Totp(good.clone()), false).unwrap(),
         Err(wit::Error::InvalidInput(_) | wit::Error::NotFound(_) | wit::Error::Expired)
     ));
     assert!(matches!(
@@ -179,4 +182,70 @@ fn expected_failures_are_wit_errors_not_traps() {
         Err(wit::Error::InvalidInput(_))
     ));
     assert!(matches!(i.remove_method("u", "totp-1", None).unwrap(), Err(wit::Error::StepUpRequired)));
+}
+
+#[test]
+fn audit_events_reach_the_events_import() {
+    let clock = VirtualClock::at(T0);
+    let mut i = instance(Arc::new(MemoryStore::new()), &clock);
+    let setup = i.totp_enroll_begin("u", "u@example.com", None).unwrap().unwrap();
+    assert!(i.state().events.is_empty(), "a pending enrolment emits nothing");
+    let code = totp_code(&setup.secret, T0, totp_rs::Algorithm::SHA1, 6, 30);
+    i.totp_enroll_confirm("u", &code, None).unwrap().unwrap();
+    let event = i.state().events.pop().expect("method_added");
+    assert_eq!(event.kind, wit::EventKind::MethodAdded);
+    assert_eq!((event.user.as_str(), event.at), ("u", T0));
+    assert_eq!((event.method, event.method_id.as_deref()), (Some(wit::MethodKind::Totp), Some("totp-1")));
+
+    // A remembered browser: the token skips the second factor, and no event holds it.
+    clock.advance(30);
+    let ch = i.login_begin("u", None).unwrap().unwrap().challenge_id.unwrap();
+    let proof = wit::Proof::Totp(totp_code(&setup.secret, T0 + 30, totp_rs::Algorithm::SHA1, 6, 30));
+    let success = i.login_verify("u", &ch, &proof, true).unwrap().unwrap();
+    let token = success.device_token.expect("remember-device gives a device token");
+    let kinds: Vec<_> = i.state().events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [wit::EventKind::LoginSucceeded, wit::EventKind::DeviceRemembered]);
+    let remembered = i.login_begin("u", Some(&token.token)).unwrap().unwrap();
+    assert!(!remembered.second_factor_required);
+    assert_eq!(remembered.remembered_device.as_deref(), Some(token.device_id.as_str()));
+    let status = i.security_status("u").unwrap().unwrap();
+    assert_eq!(status.remembered_devices.len(), 1);
+    i.revoke_remembered_devices("u").unwrap().unwrap();
+    assert!(i.security_status("u").unwrap().unwrap().remembered_devices.is_empty());
+    let log = format!("{:?}", i.state().events);
+    assert!(!log.contains(&token.token) && !log.contains(&setup.secret), "{log}");
+}
+
+#[test]
+fn the_admin_resource_needs_the_capability() {
+    let clock = VirtualClock::at(T0);
+    let mut config = scenario::config();
+    config.admin = false;
+    let json = serde_json::to_string(&config).unwrap();
+    let mut i = component().instantiate(Arc::new(MemoryStore::new()), &clock).unwrap();
+    i.open(&json).unwrap().expect("the engine opens without the admin capability");
+    i.set_contact_email("u", "u@example.com").unwrap().unwrap();
+    assert!(matches!(i.reset_user("u", "support", "lost phone").unwrap(), Err(wit::Error::Forbidden(_))));
+    assert!(matches!(i.delete_user("u").unwrap(), Err(wit::Error::Forbidden(_))));
+    assert!(matches!(i.open_admin(&json).unwrap(), Err(wit::Error::Forbidden(_))));
+
+    // With the capability: reset, export and import (under the same user id).
+    i.open_admin(&config_json()).unwrap().unwrap();
+    let setup = i.totp_enroll_begin("u", "u@example.com", None).unwrap().unwrap();
+    i.totp_enroll_confirm("u", &totp_code(&setup.secret, T0, totp_rs::Algorithm::SHA1, 6, 30), None).unwrap().unwrap();
+    let key = "ZXhwb3J0LWtleS1leHBvcnQta2V5LWV4cG9ydC1rZXkh";
+    let document = i.export_user("u", key).unwrap().unwrap();
+    assert!(!document.contains(&setup.secret), "the document is sealed");
+    let reset = i.reset_user("u", "support-7", "lost phone").unwrap().unwrap();
+    assert_eq!(reset.methods_removed, 1);
+    let last = i.security_status("u").unwrap().unwrap().last_reset.expect("the reset is recorded");
+    assert_eq!((last.actor.as_str(), last.reason.as_str(), last.at), ("support-7", "lost phone", T0));
+    let imported = i.import_user("u", &document, key).unwrap().unwrap();
+    assert_eq!(imported.methods.len(), 1);
+    assert!(matches!(i.import_user("v", &document, key).unwrap(), Err(wit::Error::InvalidInput(_))));
+    let kinds: Vec<_> = i.state().events.iter().map(|e| e.kind).collect();
+    assert!(
+        kinds.ends_with(&[wit::EventKind::AdminReset, wit::EventKind::MethodRemoved, wit::EventKind::UserImported]),
+        "{kinds:?}"
+    );
 }

@@ -572,7 +572,17 @@ static void cmd_config(buf *out, const char *json) {
     twofa_error *err = NULL;
     twofa_engine *engine = NULL;
     twofa_status st = twofa_engine_new(json, &host, &engine, &err);
-    if (st == TWOFA_OK) st = twofa_admin_new(engine, &A.admin, &err);
+    if (st == TWOFA_OK) {
+        /* A config without "admin": true gives no admin handle: `admin` commands then report
+         * the core's forbidden error (see cmd_run). */
+        st = twofa_admin_new(engine, &A.admin, &err);
+        if (st == TWOFA_FORBIDDEN) {
+            A.admin = NULL;
+            twofa_error_free(err);
+            err = NULL;
+            st = TWOFA_OK;
+        }
+    }
     if (st != TWOFA_OK) {
         twofa_engine_free(engine);
         buf_puts(out, "{\"error\":");
@@ -594,8 +604,15 @@ static void cmd_run(buf *out, bool admin, const char *user, const char *request)
     clear_operation();
     char *json = NULL;
     twofa_error *err = NULL;
-    twofa_status st = admin ? twofa_admin_run(A.admin, user, request, &json, &err)
-                            : twofa_engine_run(A.engine, user, request, &json, &err);
+    twofa_status st;
+    if (admin && A.admin == NULL) {
+        twofa_admin *none = NULL;
+        st = twofa_admin_new(A.engine, &none, &err); /* TWOFA_FORBIDDEN, with the core's message */
+        twofa_admin_free(none);
+    } else {
+        st = admin ? twofa_admin_run(A.admin, user, request, &json, &err)
+                   : twofa_engine_run(A.engine, user, request, &json, &err);
+    }
     A.kind = F_NONE; /* disarmed after every operation */
     buf_puts(out, "{\"outcome\":");
     if (st == TWOFA_OK) {

@@ -132,6 +132,7 @@ impl CAbi {
             store_delete: None,
             send_mail: Some(send_mail),
             now: Some(now),
+            emit_event: None,
         };
         let mut engine = null_mut();
         let status = open(config_json.as_ptr(), &callbacks, &mut engine);

@@ -109,6 +109,8 @@ impl StoreKind {
 pub fn config(fixture: &Fixture) -> Config {
     let mut config = Config::new(ISSUER, "k1", STANDARD.encode(MASTER_KEY));
     config.webauthn = Some(WebauthnConfig::new(&fixture.rp_id, ISSUER, vec![fixture.origin.clone()]));
+    // The setup imports TOTP secrets with the admin handle.
+    config.admin = true;
     config
 }
 

@@ -51,7 +51,10 @@ impl Subject for Native {
     }
 
     fn totp_import(&mut self, user: &str, secret: &str) {
-        Admin::new(self.engine.clone()).totp_import(user, secret, TotpAlgorithm::Sha1, 6, 30).expect("totp_import");
+        Admin::new(self.engine.clone())
+            .expect("the bench config grants the admin capability")
+            .totp_import(user, secret, TotpAlgorithm::Sha1, 6, 30)
+            .expect("totp_import");
     }
 
     fn webauthn_register_begin(&mut self, user: &str) -> String {

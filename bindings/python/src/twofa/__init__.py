@@ -9,10 +9,11 @@ for Python backends, over libtwofa, the one Rust core every twofa surface shares
 """
 
 from ._ffi import library_version
-from .engine import Admin, Clock, ConfigArg, Engine, Mailer, StepUp
+from .engine import Admin, Clock, ConfigArg, Engine, EventHandler, Mailer, StepUp
 from .errors import (
     Conflict,
     Expired,
+    Forbidden,
     Internal,
     InvalidCode,
     InvalidInput,
@@ -36,6 +37,8 @@ from .errors import (
 from .stores import AsyncStore, MemoryStore, NativeStore, SqliteStore, Store, check_store
 from .types import (
     CodeSent,
+    DeviceToken,
+    EventKind,
     LoginChallenge,
     LoginSuccess,
     Message,
@@ -46,9 +49,15 @@ from .types import (
     PendingEnrollments,
     Recommendation,
     RecoveryCodes,
+    RememberedDevice,
+    ResetDone,
+    ResetInfo,
+    SecurityEvent,
     SecurityStatus,
     StepUpToken,
     TotpSetup,
+    UserExport,
+    UserImported,
     Warning,
     WebauthnRegistration,
 )
@@ -65,8 +74,12 @@ __all__ = [
     "CodeSent",
     "ConfigArg",
     "Conflict",
+    "DeviceToken",
     "Engine",
+    "EventHandler",
+    "EventKind",
     "Expired",
+    "Forbidden",
     "Internal",
     "InvalidCode",
     "InvalidInput",
@@ -90,7 +103,11 @@ __all__ = [
     "RateLimited",
     "Recommendation",
     "RecoveryCodes",
+    "RememberedDevice",
     "Replayed",
+    "ResetDone",
+    "ResetInfo",
+    "SecurityEvent",
     "SecurityStatus",
     "SqliteStore",
     "StepUp",
@@ -102,6 +119,8 @@ __all__ = [
     "TotpSetup",
     "TwofaError",
     "UnsupportedSchema",
+    "UserExport",
+    "UserImported",
     "Warning",
     "WebauthnRegistration",
     "WebauthnRejected",

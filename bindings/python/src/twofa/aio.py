@@ -10,8 +10,8 @@ The store may be an `AsyncStore` (coroutines), a synchronous `Store` (called dir
 should not block), a `MemoryStore`, or a `SqliteStore`. For the last two, libtwofa performs all
 of an operation's store actions in one call (in a worker thread for SQLite), and only mail
 comes here;
-``store=None`` opens the SQLite store at the config's ``sqlite_path``. The mailer may return an
-awaitable. The clock is a plain callable returning Unix seconds.
+``store=None`` opens the SQLite store at the config's ``sqlite_path``. The mailer and the event
+handler may return an awaitable. The clock is a plain callable returning Unix seconds.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
 from .engine import Clock, ConfigArg, StepUp
 from .errors import Internal, InvalidInput, Mail, Storage, StoreConflict, TwofaError
-from .stores import CALLBACK_FAILED, AsyncStore, NativeStore, SqliteStore, Store, check_version, log
+from .stores import CALLBACK_FAILED, AsyncStore, NativeStore, SqliteStore, Store, check_version, deliver_event, log
 from .types import (
     CodeSent,
     LoginChallenge,
@@ -37,14 +37,21 @@ from .types import (
     MethodInfo,
     Notices,
     RecoveryCodes,
+    ResetDone,
+    SecurityEvent,
     SecurityStatus,
     StepUpToken,
     TotpSetup,
+    UserExport,
+    UserImported,
     WebauthnRegistration,
 )
 
 #: An async mailer (or a plain one): called with each message; raising means not delivered.
 AsyncMailer = Callable[[Message], Awaitable[object] | object]
+#: An async audit event handler (or a plain one): called with each `SecurityEvent` after the
+#: change it reports has committed; it cannot fail the operation (an exception is logged).
+AsyncEventHandler = Callable[[SecurityEvent], Awaitable[object] | object]
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -75,7 +82,9 @@ def _json_text(value: str | Mapping[str, Any]) -> str:
 
 
 class Engine:
-    """A twofa engine for asyncio: `twofa.Engine`'s operations as coroutines."""
+    """A twofa engine for asyncio: `twofa.Engine`'s operations as coroutines. ``on_event``
+    receives each audit `SecurityEvent` (awaited when it returns an awaitable) before the
+    operation returns; an exception it raises is logged and ignored."""
 
     def __init__(
         self,
@@ -84,6 +93,7 @@ class Engine:
         store: AsyncStore | Store | None = None,
         mailer: AsyncMailer | None = None,
         clock: Clock | None = None,
+        on_event: AsyncEventHandler | None = None,
     ) -> None:
         config_text = _json_text(config)
         out = ffi.new("twofa_core **")
@@ -97,6 +107,7 @@ class Engine:
         self._store: Any = store
         self._native = store if isinstance(store, NativeStore) else None
         self._mailer = mailer
+        self._on_event = on_event
         self._clock: Clock = clock or time.time
 
     async def _run(self, user: str, request: dict[str, Any], admin: bool = False) -> Any:
@@ -125,7 +136,8 @@ class Engine:
 
     async def _next(self, op: Any, action: Any) -> None:
         """Describes the next action in `action`; with a built-in store, libtwofa first performs
-        every store action itself (SQLite's in a worker thread), so the next is SEND or DONE."""
+        every store action itself (SQLite's in a worker thread), so the next is SEND, EMIT or
+        DONE."""
         native = self._native
         if native is None:
             call(lib.twofa_operation_next, op, action)
@@ -138,6 +150,10 @@ class Engine:
         """Performs one action and feeds its result; remembers the exception of a failure and
         the callback that raised it (named as libtwofa's callback engine names them)."""
         kind = action.kind
+        if kind == lib.TWOFA_ACTION_EMIT:
+            if self._on_event is not None:
+                await _emit(self._on_event, _text(action.event_json))
+            return int(lib.twofa_operation_feed_emitted(op, ffi.NULL))
         if kind == lib.TWOFA_ACTION_SEND:
             message = Message(_text(action.to), _text(action.subject), _text(action.text), _text(action.html))
             try:
@@ -221,22 +237,43 @@ class Engine:
         request = {"op": "recovery_codes_generate", "step_up": _step_up(step_up)}
         return RecoveryCodes.from_json(await self._run(user, request))
 
-    async def login_begin(self, user: str) -> LoginChallenge:
-        """Starts a sign-in (after the host checked the password)."""
-        return LoginChallenge.from_json(await self._run(user, {"op": "login_begin"}))
+    async def login_begin(self, user: str, device_token: str | None = None) -> LoginChallenge:
+        """Starts a sign-in (after the host checked the password). A valid `device_token` (from
+        a sign-in with ``remember_device``) skips the second factor, unless enrolment is
+        required; an invalid, expired or revoked one is ignored."""
+        request = {"op": "login_begin", "device_token": device_token}
+        return LoginChallenge.from_json(await self._run(user, request))
 
     async def login_send_email_code(self, user: str, challenge: str) -> CodeSent:
         """Emails a fresh sign-in code for the challenge."""
         return CodeSent.from_json(await self._run(user, {"op": "login_send_email_code", "challenge": challenge}))
 
-    async def login_verify(self, user: str, challenge: str, kind: str, value: str | Mapping[str, Any]) -> LoginSuccess:
+    async def login_verify(
+        self, user: str, challenge: str, kind: str, value: str | Mapping[str, Any], remember_device: bool = False
+    ) -> LoginSuccess:
         """Verifies a second factor of `kind` ``"totp"``, ``"email"``, ``"recovery"`` (a code) or
-        ``"webauthn"`` (the browser's ``PublicKeyCredential.toJSON()``, as text or dict)."""
-        request = {"op": "login_verify", "challenge": challenge, "proof": {"kind": kind, "value": _json_text(value)}}
+        ``"webauthn"`` (the browser's ``PublicKeyCredential.toJSON()``, as text or dict). With
+        `remember_device` (and ``remember_device.enabled`` in the config), the success carries a
+        `DeviceToken` for this browser."""
+        request = {
+            "op": "login_verify",
+            "challenge": challenge,
+            "proof": {"kind": kind, "value": _json_text(value)},
+            "remember_device": bool(remember_device),
+        }
         return LoginSuccess.from_json(await self._run(user, request))
 
+    async def revoke_remembered_device(self, user: str, device_id: str) -> None:
+        """Revokes one remembered device (its id from ``security_status``)."""
+        await self._run(user, {"op": "revoke_remembered_device", "device_id": device_id})
+
+    async def revoke_remembered_devices(self, user: str) -> None:
+        """Revokes every remembered device of the user."""
+        await self._run(user, {"op": "revoke_remembered_devices"})
+
     def admin(self) -> Admin:
-        """The admin capability of this engine. Give it only to administrative code."""
+        """The admin capability of this engine. Give it only to administrative code. Its
+        operations fail with `twofa.Forbidden` unless the config has ``"admin": true``."""
         return Admin(self)
 
 
@@ -262,6 +299,36 @@ class Admin:
     async def delete_user(self, user: str) -> None:
         """Deletes everything twofa stores about the user (`twofa.NotFound` if nothing)."""
         await self._engine._run(user, {"op": "delete_user"}, admin=True)
+
+    async def reset_user(self, user: str, actor: str, reason: str) -> ResetDone:
+        """Removes every method, recovery code and remembered device of a user who lost access,
+        records who did it (`actor`) and why (`reason`, mailed to the user), and tells the user
+        at every known address."""
+        request = {"op": "reset_user", "actor": actor, "reason": reason}
+        return ResetDone.from_json(await self._engine._run(user, request, admin=True))
+
+    async def export_user(self, user: str, key: str) -> UserExport:
+        """Exports the user's second factors as a document sealed with `key` (at least 32 bytes,
+        standard base64)."""
+        return UserExport.from_json(await self._engine._run(user, {"op": "export_user", "key": key}, admin=True))
+
+    async def import_user(self, user: str, document: str | UserExport, key: str) -> UserImported:
+        """Imports a document made by `export_user` for this same user id, with its key (an
+        altered document is `twofa.InvalidInput` and changes nothing)."""
+        text = document.document if isinstance(document, UserExport) else document
+        request = {"op": "import_user", "document": text, "key": key}
+        return UserImported.from_json(await self._engine._run(user, request, admin=True))
+
+
+async def _emit(handler: AsyncEventHandler, event_json: str) -> None:
+    """Delivers one event to the handler, awaiting it if it returns an awaitable; an exception
+    it raises is logged and ignored (cancellation still propagates)."""
+    result = deliver_event(handler, event_json)
+    if inspect.isawaitable(result):
+        try:
+            await result
+        except Exception as e:
+            log.warning("the event handler failed", exc_info=e)
 
 
 # How each kind of store action is answered, in an operation and in a conformance session.
@@ -361,4 +428,4 @@ async def check_store(store: AsyncStore | Store) -> list[str]:
             task.cancel()
 
 
-__all__ = ["Admin", "AsyncMailer", "Engine", "check_store"]
+__all__ = ["Admin", "AsyncEventHandler", "AsyncMailer", "Engine", "check_store"]

@@ -18,9 +18,13 @@ from .types import (
     MethodInfo,
     Notices,
     RecoveryCodes,
+    ResetDone,
+    SecurityEvent,
     SecurityStatus,
     StepUpToken,
     TotpSetup,
+    UserExport,
+    UserImported,
     WebauthnRegistration,
 )
 
@@ -32,6 +36,9 @@ StepUp = StepUpToken | str | None
 Mailer = Callable[[Message], object]
 #: A clock: the current Unix time in seconds.
 Clock = Callable[[], int | float]
+#: An audit event handler: called with each `SecurityEvent` after the change it reports has
+#: committed. It cannot fail the operation: an exception it raises is logged and ignored.
+EventHandler = Callable[[SecurityEvent], object]
 
 
 def config_json(config: ConfigArg) -> Any:
@@ -56,7 +63,11 @@ class Engine:
     `MemoryStore` or `SqliteStore` is used natively (and may be shared by several engines); any
     other object with ``get``/``put``/``delete`` (`Store`) is called back. ``mailer`` receives
     each `Message` (without one, every delivery fails); ``clock`` returns Unix seconds (default:
-    the system clock). Safe to share between threads: calls release the GIL while in libtwofa.
+    the system clock); ``on_event`` receives each audit `SecurityEvent` (the host's security
+    log), on the calling thread, after the change it reports has committed: it cannot fail the
+    operation (an exception it raises is logged and ignored; a KeyboardInterrupt or SystemExit
+    is raised once the operation returned). Safe to share between threads: calls release the
+    GIL while in libtwofa.
     """
 
     def __init__(
@@ -66,9 +77,10 @@ class Engine:
         store: Store | None = None,
         mailer: Mailer | None = None,
         clock: Clock | None = None,
+        on_event: EventHandler | None = None,
     ) -> None:
         python_store = None if store is None or isinstance(store, NativeStore) else store
-        self._host = Host(python_store, mailer, clock)
+        self._host = Host(python_store, mailer, clock, on_event)
         self._store = store
         out = ffi.new("twofa_engine **")
         cfg = config_json(config)
@@ -85,12 +97,11 @@ class Engine:
 
     def _run(self, fn: Any, user: str, *args: Any) -> Any:
         """Runs one operation and returns its JSON outcome."""
-        self._host.begin()
-        try:
-            return call_json(fn, self._engine, c_str(user, "user"), *args)
-        except TwofaError as e:
-            self._host.raise_error(e)
-            raise
+        return self._host.run(call_json, fn, self._engine, c_str(user, "user"), *args)
+
+    def _call(self, fn: Any, user: str, *args: Any) -> None:
+        """Runs one operation that returns nothing."""
+        self._host.run(call, fn, self._engine, c_str(user, "user"), *args)
 
     def security_status(self, user: str) -> SecurityStatus:
         """The user's methods, policy state and advice."""
@@ -101,12 +112,9 @@ class Engine:
         return Notices.from_json(self._run(lib.twofa_set_contact_email, user, c_str(address, "address")))
 
     def mark_order_created(self, user: str) -> None:
-        """Records that the account has created orders: from now on 2FA is required."""
-        self._host.begin()
-        try:
-            call(lib.twofa_mark_order_created, self._engine, c_str(user, "user"))
-        except TwofaError as e:
-            self._host.raise_error(e)
+        """Records that the account has created orders: from now on 2FA is required (after the
+        config's grace period, ``policy.grace_period_secs``)."""
+        self._call(lib.twofa_mark_order_created, user)
 
     def totp_enroll_begin(self, user: str, account_name: str, step_up: StepUp = None) -> TotpSetup:
         """Starts an authenticator-app enrolment: the secret, otpauth URI and QR code."""
@@ -155,22 +163,39 @@ class Engine:
         """Replaces the recovery codes with a fresh set, shown once."""
         return RecoveryCodes.from_json(self._run(lib.twofa_recovery_codes_generate, user, step_up_arg(step_up)))
 
-    def login_begin(self, user: str) -> LoginChallenge:
-        """Starts a sign-in (after the host checked the password)."""
-        return LoginChallenge.from_json(self._run(lib.twofa_login_begin, user))
+    def login_begin(self, user: str, device_token: str | None = None) -> LoginChallenge:
+        """Starts a sign-in (after the host checked the password). A valid `device_token` (from
+        a sign-in with ``remember_device``) skips the second factor, unless enrolment is
+        required; an invalid, expired or revoked one is ignored."""
+        token = c_str(device_token, "device_token")
+        return LoginChallenge.from_json(self._run(lib.twofa_login_begin_remembered, user, token))
 
     def login_send_email_code(self, user: str, challenge: str) -> CodeSent:
         """Emails a fresh sign-in code for the challenge."""
         return CodeSent.from_json(self._run(lib.twofa_login_send_email_code, user, c_str(challenge, "challenge")))
 
-    def login_verify(self, user: str, challenge: str, kind: str, value: str | Mapping[str, Any]) -> LoginSuccess:
+    def login_verify(
+        self, user: str, challenge: str, kind: str, value: str | Mapping[str, Any], remember_device: bool = False
+    ) -> LoginSuccess:
         """Verifies a second factor of `kind` ``"totp"``, ``"email"``, ``"recovery"`` (a code) or
-        ``"webauthn"`` (the browser's ``PublicKeyCredential.toJSON()``, as text or dict)."""
+        ``"webauthn"`` (the browser's ``PublicKeyCredential.toJSON()``, as text or dict). With
+        `remember_device` (and ``remember_device.enabled`` in the config), the success carries a
+        `DeviceToken` for this browser."""
         args = (c_str(challenge, "challenge"), c_str(kind, "kind"), credential_arg(value, "value"))
-        return LoginSuccess.from_json(self._run(lib.twofa_login_verify, user, *args))
+        remember = bool(remember_device)
+        return LoginSuccess.from_json(self._run(lib.twofa_login_verify_remembering, user, *args, remember))
+
+    def revoke_remembered_device(self, user: str, device_id: str) -> None:
+        """Revokes one remembered device (its id from ``security_status``)."""
+        self._call(lib.twofa_revoke_remembered_device, user, c_str(device_id, "device_id"))
+
+    def revoke_remembered_devices(self, user: str) -> None:
+        """Revokes every remembered device of the user."""
+        self._call(lib.twofa_revoke_remembered_devices, user)
 
     def admin(self) -> Admin:
-        """The admin capability of this engine (same store, mail and clock). Give it only to
+        """The admin capability of this engine (same store, mail, clock and event handler).
+        Needs ``"admin": true`` in the config (else `twofa.Forbidden`). Give it only to
         administrative code."""
         return Admin(self)
 
@@ -184,6 +209,10 @@ class Admin:
         call(lib.twofa_admin_new, engine._engine, out)
         self._admin = ffi.gc(out[0], lib.twofa_admin_free)
 
+    def _run(self, fn: Any, user: str, *args: Any) -> Any:
+        """Runs one admin operation and returns its JSON outcome."""
+        return self._host.run(call_json, fn, self._admin, c_str(user, "user"), *args)
+
     def totp_import(
         self,
         user: str,
@@ -194,26 +223,30 @@ class Admin:
         period: int = 30,
     ) -> MethodAdded:
         """Imports a confirmed TOTP secret (base32), replacing any authenticator app of the user."""
-        self._host.begin()
-        try:
-            outcome = call_json(
-                lib.twofa_admin_totp_import,
-                self._admin,
-                c_str(user, "user"),
-                c_str(secret, "secret"),
-                c_str(algorithm, "algorithm"),
-                digits,
-                period,
-            )
-        except TwofaError as e:
-            self._host.raise_error(e)
-            raise
-        return MethodAdded.from_json(outcome)
+        args = (c_str(secret, "secret"), c_str(algorithm, "algorithm"), digits, period)
+        return MethodAdded.from_json(self._run(lib.twofa_admin_totp_import, user, *args))
 
     def delete_user(self, user: str) -> None:
         """Deletes everything twofa stores about the user (`twofa.NotFound` if nothing)."""
-        self._host.begin()
-        try:
-            call(lib.twofa_admin_delete_user, self._admin, c_str(user, "user"))
-        except TwofaError as e:
-            self._host.raise_error(e)
+        self._host.run(call, lib.twofa_admin_delete_user, self._admin, c_str(user, "user"))
+
+    def reset_user(self, user: str, actor: str, reason: str) -> ResetDone:
+        """Removes every method, recovery code and remembered device of a user who lost access,
+        records who did it (`actor`, 1 to 128 characters) and why (`reason`, 1 to 512, mailed to
+        the user), and tells the user at every known address. If 2FA is required, their next
+        sign-in answers ``enrollment_required``."""
+        args = (c_str(actor, "actor"), c_str(reason, "reason"))
+        return ResetDone.from_json(self._run(lib.twofa_admin_reset_user, user, *args))
+
+    def export_user(self, user: str, key: str) -> UserExport:
+        """Exports the user's second factors as a document sealed with `key` (at least 32 bytes,
+        standard base64), for `import_user` on another deployment."""
+        return UserExport.from_json(self._run(lib.twofa_admin_export_user, user, c_str(key, "key")))
+
+    def import_user(self, user: str, document: str | UserExport, key: str) -> UserImported:
+        """Imports a document made by `export_user` for this same user id, with its key. A
+        document that was altered or sealed with another key is `twofa.InvalidInput` and
+        changes nothing."""
+        text = document.document if isinstance(document, UserExport) else document
+        args = (c_str(text, "document"), c_str(key, "key"))
+        return UserImported.from_json(self._run(lib.twofa_admin_import_user, user, *args))

@@ -155,6 +155,12 @@ class Internal(TwofaError):
     CODE = lib.TWOFA_INTERNAL
 
 
+class Forbidden(TwofaError):
+    """An admin operation on a handle whose config lacks ``"admin": true``."""
+
+    CODE = lib.TWOFA_FORBIDDEN
+
+
 class StoreConflict(Exception):
     """Raised by a store's ``put`` or ``delete`` when the compare-and-swap fails (the key exists,
     is missing, or has another version). Not a `TwofaError`: twofa reloads and decides again."""

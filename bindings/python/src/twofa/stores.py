@@ -14,6 +14,7 @@ exception as its ``__cause__``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
 from .errors import StoreConflict, TwofaError, take_error
-from .types import Message
+from .types import Message, SecurityEvent
 
 #: Where failed deliveries are logged (a notice that fails does not fail its operation).
 log = logging.getLogger("twofa")
@@ -118,14 +119,18 @@ class SqliteStore(NativeStore):
         super().__init__(out[0])
 
 
-class Host:
-    """The host callbacks of one engine (or one conformance run): the Python store, mailer and
-    clock behind the C function pointers, and the exceptions they raised."""
+_Result = TypeVar("_Result")
 
-    def __init__(self, store: Store | None, mailer: Any, clock: Any) -> None:
+
+class Host:
+    """The host callbacks of one engine (or one conformance run): the Python store, mailer,
+    clock and event handler behind the C function pointers, and the exceptions they raised."""
+
+    def __init__(self, store: Store | None, mailer: Any, clock: Any, on_event: Any = None) -> None:
         self.store = store
         self.mailer = mailer
         self.clock = clock
+        self.on_event = on_event
         self._local = threading.local()
         self._lock = threading.Lock()
         self._any_cause: BaseException | None = None
@@ -139,6 +144,7 @@ class Host:
                 "store_delete": lib._twofa_py_store_delete if store is not None else ffi.NULL,
                 "send_mail": lib._twofa_py_send_mail if mailer is not None else ffi.NULL,
                 "now": lib._twofa_py_now if clock is not None else ffi.NULL,
+                "emit_event": lib._twofa_py_emit_event if on_event is not None else ffi.NULL,
             },
         )
 
@@ -151,6 +157,19 @@ class Host:
     def begin(self) -> None:
         """Forgets earlier exceptions before a call."""
         self._local.cause = None
+        self._local.interrupt = None
+
+    def interrupted(self, interrupt: BaseException) -> None:
+        """Remembers a KeyboardInterrupt or SystemExit the event handler raised on this thread
+        (the operation itself cannot fail; `reraise_interrupt` raises it once it returned)."""
+        self._local.interrupt = interrupt
+
+    def reraise_interrupt(self) -> None:
+        """Raises what `interrupted` remembered during the call, if anything."""
+        interrupt: BaseException | None = getattr(self._local, "interrupt", None)
+        if interrupt is not None:
+            self._local.interrupt = None
+            raise interrupt
 
     def cause(self, from_any_thread: bool = False) -> BaseException | None:
         """The last exception a callback raised during the call."""
@@ -159,6 +178,20 @@ class Host:
             with self._lock:
                 cause = self._any_cause
         return cause
+
+    def run(self, fn: Callable[..., _Result], *args: Any) -> _Result:
+        """Calls `fn(*args)` (a libtwofa call through `call` or `call_json`) as one operation:
+        raises its error with the callback's exception as the cause, and then any interrupt the
+        event handler raised."""
+        self.begin()
+        try:
+            result = fn(*args)
+        except TwofaError as e:
+            self.raise_error(e)
+            raise
+        finally:
+            self.reraise_interrupt()
+        return result
 
     def raise_error(self, error: TwofaError, from_any_thread: bool = False) -> None:
         """Raises `error`, with the callback's exception as the cause when a callback failed."""
@@ -173,7 +206,7 @@ CALLBACK_OK: int = lib.TWOFA_CALLBACK_OK
 CALLBACK_CONFLICT: int = lib.TWOFA_CALLBACK_CONFLICT
 CALLBACK_FAILED = 2
 
-_Callback = TypeVar("_Callback", bound=Callable[..., int])
+_Callback = TypeVar("_Callback", bound=Callable[..., int | None])
 
 
 def _extern(callback: _Callback) -> _Callback:
@@ -260,6 +293,26 @@ def _twofa_py_now(user_data: Any, out: Any) -> int:
     except BaseException as e:
         host.failed(e)
         return CALLBACK_FAILED
+
+
+def deliver_event(handler: Callable[[SecurityEvent], object], event_json: str) -> object:
+    """Calls the event handler with one event; an exception it raises is logged and ignored (the
+    handler cannot fail the operation: the change is already durable). Returns what the handler
+    returned (an awaitable, for an async handler of `twofa.aio.Engine`)."""
+    try:
+        return handler(SecurityEvent.from_json(json.loads(event_json)))
+    except Exception as e:
+        log.warning("the event handler failed", exc_info=e)
+        return None
+
+
+@_extern
+def _twofa_py_emit_event(user_data: Any, event_json: Any) -> None:
+    host: Host = ffi.from_handle(user_data)
+    try:
+        deliver_event(host.on_event, _text(event_json))
+    except BaseException as e:  # KeyboardInterrupt, SystemExit: raised after the call
+        host.interrupted(e)
 
 
 def check_store(store: Store) -> list[str]:

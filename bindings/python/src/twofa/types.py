@@ -18,6 +18,27 @@ Recommendation = Literal[
 ]
 #: Problems the user should fix.
 Warning = Literal["no_notice_address", "device_flagged"]
+#: What an audit event reports.
+EventKind = Literal[
+    "method_added",
+    "method_renamed",
+    "method_removed",
+    "login_succeeded",
+    "login_failed",
+    "locked_out",
+    "replay_refused",
+    "counter_regressed",
+    "recovery_code_used",
+    "recovery_codes_generated",
+    "device_remembered",
+    "remembered_devices_revoked",
+    "contact_email_changed",
+    "two_factor_required",
+    "admin_reset",
+    "user_exported",
+    "user_imported",
+    "user_deleted",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +87,40 @@ class PendingEnrollments:
 
 
 @dataclass(frozen=True, slots=True)
+class RememberedDevice:
+    """A remembered browser ("Don't ask again"), as the Security tab lists it (its token is
+    never shown again)."""
+
+    #: Stable id, for ``revoke_remembered_device``.
+    id: str
+    #: The kind of second factor passed when it was remembered.
+    method: MethodKind
+    #: Unix time it was remembered.
+    created: int
+    #: Unix time it stops working.
+    expires_at: int
+    #: Unix time of the last sign-in it allowed.
+    last_used: int | None
+
+    @staticmethod
+    def from_json(j: dict[str, Any]) -> RememberedDevice:
+        """From the JSON object."""
+        return RememberedDevice(j["id"], j["method"], j["created"], j["expires_at"], j["last_used"])
+
+
+@dataclass(frozen=True, slots=True)
+class ResetInfo:
+    """Who reset the user's second factors, when and why."""
+
+    #: The administrator.
+    actor: str
+    #: The reason given.
+    reason: str
+    #: Unix time of the reset.
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class SecurityStatus:
     """What the Security tab shows."""
 
@@ -82,11 +137,19 @@ class SecurityStatus:
     pending: PendingEnrollments
     #: Unix time until which code attempts are refused.
     locked_until: int | None
+    #: 2FA is required but not set up: until this Unix time the user may still sign in without
+    #: it (the grace period); from then on sign-in answers ``enrollment_required``.
+    enrollment_deadline: int | None
+    #: Browsers that skip the second factor, oldest first.
+    remembered_devices: list[RememberedDevice]
+    #: The last administrator reset, if any.
+    last_reset: ResetInfo | None
 
     @staticmethod
     def from_json(j: dict[str, Any]) -> SecurityStatus:
         """From the JSON object."""
         p = j["pending"]
+        reset = j["last_reset"]
         return SecurityStatus(
             methods=[MethodInfo.from_json(m) for m in j["methods"]],
             recovery_codes_left=j["recovery_codes_left"],
@@ -97,6 +160,9 @@ class SecurityStatus:
             contact_email=j["contact_email"],
             pending=PendingEnrollments(p["totp"], p["email"], p["webauthn"]),
             locked_until=j["locked_until"],
+            enrollment_deadline=j["enrollment_deadline"],
+            remembered_devices=[RememberedDevice.from_json(d) for d in j["remembered_devices"]],
+            last_reset=None if reset is None else ResetInfo(reset["actor"], reset["reason"], reset["at"]),
         )
 
 
@@ -219,6 +285,11 @@ class LoginChallenge:
     webauthn_options: str | None
     #: Unix time at which the challenge lapses.
     expires_at: int | None
+    #: 2FA is required but not set up and the grace period runs until this Unix time (sign-in
+    #: goes on without a second factor until then; show the deadline).
+    enrollment_deadline: int | None
+    #: The id of the remembered device whose token let this sign-in skip the second factor.
+    remembered_device: str | None
 
     @property
     def webauthn_options_dict(self) -> dict[str, Any] | None:
@@ -237,7 +308,27 @@ class LoginChallenge:
             list(j["methods"]),
             j["webauthn_options"],
             j["expires_at"],
+            j["enrollment_deadline"],
+            j["remembered_device"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceToken:
+    """A device token ("Don't ask again"), shown once: keep it on this browser only (an
+    HttpOnly, Secure cookie) and pass it to ``login_begin``."""
+
+    #: The opaque token.
+    token: str = field(repr=False)
+    #: The remembered device's id (as ``security_status`` lists it).
+    device_id: str
+    #: Unix time at which it stops working.
+    expires_at: int
+
+    @staticmethod
+    def from_json(j: dict[str, Any]) -> DeviceToken:
+        """From the JSON object."""
+        return DeviceToken(j["token"], j["device_id"], j["expires_at"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,18 +343,91 @@ class LoginSuccess:
     step_up: StepUpToken
     #: Recovery codes left, after a recovery code was used.
     recovery_codes_left: int | None
+    #: The device token, when ``remember_device`` was asked (and the config enables it).
+    device_token: DeviceToken | None
     notices: Notices
 
     @staticmethod
     def from_json(j: dict[str, Any]) -> LoginSuccess:
         """From the JSON object."""
+        device = j["device_token"]
         return LoginSuccess(
             j["method"],
             j["method_id"],
             StepUpToken.from_json(j["step_up"]),
             j["recovery_codes_left"],
+            None if device is None else DeviceToken.from_json(device),
             Notices.from_json(j["notices"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ResetDone:
+    """An administrator reset the user's second factors."""
+
+    #: How many confirmed methods were removed.
+    methods_removed: int
+    #: The notices telling the user (at every known address).
+    notices: Notices
+
+    @staticmethod
+    def from_json(j: dict[str, Any]) -> ResetDone:
+        """From the JSON object."""
+        return ResetDone(j["methods_removed"], Notices.from_json(j["notices"]))
+
+
+@dataclass(frozen=True, slots=True)
+class UserExport:
+    """A user's second factors, exported as a sealed, versioned document (docs/export.md)."""
+
+    #: The sealed document (JSON text), for ``import_user`` with the same key.
+    document: str = field(repr=False)
+
+    @staticmethod
+    def from_json(j: dict[str, Any]) -> UserExport:
+        """From the JSON object."""
+        return UserExport(j["document"])
+
+
+@dataclass(frozen=True, slots=True)
+class UserImported:
+    """What an import restored."""
+
+    #: The methods the user now has.
+    methods: list[MethodInfo]
+    #: Methods of the document that were not imported, with the reason.
+    skipped: list[str]
+
+    @staticmethod
+    def from_json(j: dict[str, Any]) -> UserImported:
+        """From the JSON object."""
+        return UserImported([MethodInfo.from_json(m) for m in j["methods"]], list(j["skipped"]))
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """An audit event, delivered to the engine's ``on_event`` handler after the change it
+    reports has committed. It never carries a secret, code or token."""
+
+    #: What happened.
+    kind: EventKind
+    #: The host's user id.
+    user: str
+    #: Unix time.
+    at: int
+    #: The kind of method concerned, if one.
+    method: MethodKind | None
+    #: The method (or remembered device) concerned, if one.
+    method_id: str | None
+    #: Why, or a detail (an error name, a count, an administrator's reason).
+    reason: str | None
+    #: The administrator who acted, for admin operations that name one.
+    actor: str | None
+
+    @staticmethod
+    def from_json(j: dict[str, Any]) -> SecurityEvent:
+        """From the JSON object."""
+        return SecurityEvent(j["kind"], j["user"], j["at"], j["method"], j["method_id"], j["reason"], j["actor"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,7 +179,7 @@ mod tests {
             Action::Load { key } => Feedback::Loaded(store.get(&key)),
             Action::Write { key, bytes, expected } => Feedback::Written(store.put(&key, &bytes, expected)),
             Action::Delete { key, expected } => Feedback::Deleted(store.delete(&key, expected)),
-            Action::Send { .. } | Action::Done => panic!("the suite only uses the store"),
+            Action::Send { .. } | Action::Emit { .. } | Action::Done => panic!("the suite only uses the store"),
         }
     }
 

@@ -12,6 +12,7 @@
 #   make node-tests     install the Node package's and the Node host's dependencies and run their tests
 #   make e2e      the web demo end to end in headless Chromium
 #   make fault-tests   every fault at every call of the shared scenario, on all four surfaces
+#   make export-tests   a user exported on each surface and imported on each (TOTP and WebAuthn keep working)
 #   make pg-tests   the PostgreSQL stores of the example hosts and the 4-process race test (tests/race) on a throwaway local server
 #   make scaling    sign-ins per second with 1, 2 and 4 processes on PostgreSQL and SQLite into docs/scaling.md
 #   make fuzz     every fuzz target (fuzz/) for FUZZ_SECONDS each (default 60)
@@ -53,6 +54,7 @@ test: toolchain
 	@$(call suite,python,$(MAKE) --no-print-directory python-tests)
 	@$(call suite,node,$(MAKE) --no-print-directory node-tests)
 	@$(call suite,faults,$(MAKE) --no-print-directory fault-tests)
+	@$(call suite,export,$(MAKE) --no-print-directory export-tests)
 	@$(call suite,postgres,$(MAKE) --no-print-directory pg-tests)
 	@$(call suite,e2e,$(MAKE) --no-print-directory e2e)
 
@@ -114,13 +116,14 @@ $(PY_VENV)/ready: bindings/python/requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
-PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host bench/run.py bench/test_run.py bench/python tests/faults tests/race bench/scaling
+PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host bench/run.py bench/test_run.py bench/python tests/faults tests/export tests/race bench/scaling
 python-tests: $(PY_VENV)/ready
 	$(PY) -m pip install --quiet --disable-pip-version-check ./bindings/python
 	$(PY_VENV)/bin/ruff format --check --quiet --config bindings/python/pyproject.toml $(PY_SOURCES)
 	$(PY_VENV)/bin/ruff check --quiet --no-cache --config bindings/python/pyproject.toml $(PY_SOURCES)
 	cd bindings/python && MYPYPATH=tests ../../$(PY) -m mypy --strict --cache-dir=/dev/null src/twofa tests ../../examples/python-host ../../tests/faults
 	$(PY) -m mypy --strict --cache-dir=/dev/null bench/run.py bench/test_run.py
+	MYPYPATH=bindings/python/tests:tests/faults $(PY) -m mypy --strict --cache-dir=/dev/null tests/export/cross_surface.py
 	MYPYPATH=examples/python-host:tests/race $(PY) -m mypy --strict --cache-dir=/dev/null tests/race/race.py tests/race/worker.py tests/race/counting_store.py bench/scaling/scaling.py bench/scaling/scaling_worker.py
 	$(PY) -m pytest -q -p no:cacheprovider bindings/python/tests examples/python-host
 	$(PY) -m pytest -q -p no:cacheprovider -W error bench/test_run.py
@@ -196,6 +199,9 @@ include ffi/install.mk
 
 # The fault-injection harness on the C, WASI component, Python and Node surfaces (tests/faults).
 include tests/faults/faults.mk
+
+# A user exported on one surface and imported on another (tests/export).
+include tests/export/export.mk
 
 # PostgreSQL: a throwaway server for the tests and the PostgreSQL stores of the example hosts.
 include tests/pg/pg.mk

@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bindings" / "python" / "tests"))
 
-from scenario import ScenarioFailed, Values, verify
+from scenario import ScenarioFailed, Values, outcome_secrets, verify, verify_events, verify_no_secret_in_events
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADER = ROOT / "include" / "twofa.h"
@@ -202,6 +202,7 @@ class Answer:
     fired: bool
     calls: list[str]
     mails: list[Mail]
+    events: list[dict[str, Any]]
     raw: dict[str, Any]
 
     @property
@@ -244,6 +245,8 @@ class Adapter:
         self.fd = self.proc.stdout.fileno()
         self.buffer = b""
         self.commands = 0
+        #: Every audit event any command reported (none may contain a secret).
+        self.events: list[dict[str, Any]] = []
 
     def close(self) -> int:
         """Ends the adapter (end of input) and returns its exit status (a sanitizer's leak
@@ -306,7 +309,7 @@ class Adapter:
         command = f"{'admin' if admin else 'run'} {user} {json.dumps(request)}"
         raw = self.ask(command)
         try:
-            if set(raw) != {"outcome", "error", "fired", "calls", "mails"}:
+            if set(raw) != {"outcome", "error", "fired", "calls", "mails", "events"}:
                 raise ValueError(f"fields {sorted(raw)}")
             outcome, error, fired, calls = raw["outcome"], raw["error"], raw["fired"], raw["calls"]
             if (outcome is None) == (error is None):
@@ -318,9 +321,13 @@ class Adapter:
             if not isinstance(fired, bool) or not all(isinstance(c, str) for c in calls):
                 raise ValueError("fired is a boolean, calls a list of strings")
             mails = [Mail(str(m["to"]), str(m["subject"]), str(m["text"]), bool(m["delivered"])) for m in raw["mails"]]
+            events = raw["events"]
+            if not isinstance(events, list) or not all(isinstance(e, dict) and "kind" in e for e in events):
+                raise ValueError("events is a list of event objects")
         except (KeyError, TypeError, ValueError) as e:
             raise Violation(f"`{command[:300]}`: malformed answer ({e}): {json.dumps(raw)[:3000]}") from e
-        return Answer(outcome, error, fired, list(calls), mails, raw)
+        self.events.extend(events)
+        return Answer(outcome, error, fired, list(calls), mails, events, raw)
 
 
 # -------------------------------------------------------------------------------------------
@@ -416,6 +423,9 @@ class Harness:
         self.renewed = 0
         self.partial = 0
         self.committed = 0
+        #: Every value the runs handled as a secret (codes computed or mailed, secret outcome
+        #: fields): no event may contain one.
+        self.secrets: set[str] = set()
 
     # -- checks shared by every run -----------------------------------------------------------
 
@@ -448,6 +458,11 @@ class Harness:
             raise Violation(f"{message}\n  {answer.summary()}") from e
         except (IndexError, ValueError, TypeError) as e:
             raise Violation(f"{context}: cannot check the answer ({e!r})\n  {answer.summary()}") from e
+        if "events" in op.step:
+            try:
+                verify_events(context, op.step["events"], answer.events)
+            except ScenarioFailed as e:
+                raise Violation(f"{e}\n  {answer.summary()}") from e
         delivered = len(answer.delivered())
         if "mails" in op.step and delivered != op.step["mails"]:
             raise Violation(
@@ -472,6 +487,8 @@ class Harness:
         admin = op.op.startswith("admin.")
         answer = self.adapter.run(admin, op.user, {"op": op.op.removeprefix("admin."), **args})
         state.outbox.extend(answer.delivered())
+        self.secrets |= state.secrets | set(outcome_secrets(answer.outcome))
+        self.secrets |= {code for code in (code_in(m.text) for m in answer.mails) if code is not None}
         return answer, args
 
     def set_time(self, state: State, t: int) -> None:
@@ -553,6 +570,7 @@ class Harness:
                 and outline(answer.outcome) == outline(ref.outcome)
                 and store_shape(after, op.before) == store_shape(op.after, op.before)
                 and changed_shape(op.before, after) == changed_shape(op.before, op.after)
+                and event_kinds(answer) == event_kinds(ref)
             )
             if not same:
                 raise Violation(
@@ -603,6 +621,11 @@ class Harness:
                 f"  fault-free: {json.dumps(outline(op.answer.outcome))}{details}"
             )
         self.like_reference(op, f"{label} (absorbed)", after, answer.summary())
+        if event_kinds(answer) != event_kinds(op.answer):
+            raise Violation(
+                f"{label}: absorbed, but emitted events {event_kinds(answer)}, fault-free"
+                f" {event_kinds(op.answer)}{details}"
+            )
 
     def reference_mismatch(self, op: OpStep, after: Records) -> str | None:
         """Why the store does not have the structure of the fault-free after-state, or where a
@@ -653,6 +676,8 @@ class Harness:
             expected = f"the answer {op.step.get('expect', 'ok')} (absorbed)" + (f" or {want}" if want else "")
             raise Violation(f"{label}: answered {answer.got}, expected {expected}{details}")
         assert answer.error is not None
+        if answer.events:
+            raise Violation(f"{label}: the step failed ({answer.got}) but emitted {event_kinds(answer)}{details}")
         callback = answer.error["callback"]
         if callback is not None:
             verb = faulted.split(" ", 1)[0]
@@ -759,6 +784,10 @@ class Harness:
                     n += 1
                     if n > MAX_N:
                         raise Violation(f"{op.where()}, fault {kind}: still firing at call {MAX_N}")
+        try:
+            verify_no_secret_in_events(self.adapter.events, self.secrets)
+        except ScenarioFailed as e:
+            raise Violation(str(e)) from e
         elapsed = time.monotonic() - started
         runs = ", ".join(
             f"{k} {t.absorbed + t.failed} ({t.absorbed} absorbed, {t.failed} failed)"
@@ -770,8 +799,14 @@ class Harness:
             f"fault-tests {self.surface}: {len(self.ops)} op steps, {total} fault runs in {elapsed:.1f} s"
             f" (fault-free run {reference_time:.1f} s, {self.adapter.commands} commands,"
             f" {self.code_tries} mailed codes of failed runs refused, {self.renewed} failed runs wrote the"
-            f" before bytes back under a new version{self.traps()}): {runs}"
+            f" before bytes back under a new version{self.traps()}, {len(self.adapter.events)} events"
+            f" without a secret): {runs}"
         )
+
+
+def event_kinds(answer: Answer) -> list[str]:
+    """The kinds of the events an answer reports, in order."""
+    return [str(e["kind"]) for e in answer.events]
 
 
 def parse_steps(text: str) -> range:

@@ -8,6 +8,8 @@
 //!   [`crate::host::HostState::injector`] routes every store and mailer import through it.
 //! * [`run_request`] and [`run_admin_request`]: the core's request → the typed component call
 //!   → the core's outcome JSON.
+//! * The audit events the component emits during an operation (recorded by the host's `events`
+//!   import) are answered as the core's `SecurityEvent` JSON.
 //!
 //! A `crash` or `mail-crash` makes the import trap. The instance cannot be entered after a trap,
 //! so the adapter instantiates the component again, over the same store, and reports the trap as
@@ -21,7 +23,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use twofa_core::store::{Store, StoreError, Version, Versioned};
-use twofa_core::{AdminRequest, Error, Request};
+use twofa_core::{AdminRequest, Error, Request, SecurityEvent};
 
 /// The fault kinds this adapter supports, by their protocol names.
 pub const KINDS: [&str; 7] = ["fail", "crash", "conflict", "corrupt", "stale", "mail-fail", "mail-crash"];
@@ -570,6 +572,7 @@ impl Adapter {
         let parsed =
             if admin { AdminRequest::from_json(json).map(Op::Admin) } else { Request::from_json(json).map(Op::User) };
         self.injector.start();
+        let mut events = Vec::new();
         let result = match (parsed, self.instance.as_mut()) {
             (_, None) => {
                 self.injector.disarm();
@@ -577,7 +580,7 @@ impl Adapter {
             }
             (Err(e), Some(_)) => Ok(Err(e)),
             (Ok(op), Some(instance)) => {
-                // The protocol does not report audit events: the host keeps none across commands.
+                // Only this operation's events are reported (after a trap, those emitted before it).
                 instance.state().events.clear();
                 instance.state().injector = Some(std::mem::take(&mut self.injector));
                 let result = match op {
@@ -585,6 +588,7 @@ impl Adapter {
                     Op::Admin(request) => run_admin_request(instance, user, request),
                 };
                 self.injector = instance.state().injector.take().unwrap_or_default();
+                events = std::mem::take(&mut instance.state().events);
                 result
             }
         };
@@ -606,12 +610,15 @@ impl Adapter {
         let mails: Vec<Value> = (self.injector.mails.iter())
             .map(|m| json!({"to": m.to, "subject": m.subject, "text": m.text, "delivered": m.delivered}))
             .collect();
+        let events: Vec<SecurityEvent> = events.into_iter().map(convert::event).collect();
+        let events = serde_json::to_value(events).map_err(|e| format!("events as JSON: {e}"))?;
         Ok(json!({
             "outcome": outcome,
             "error": error,
             "fired": self.injector.fired().is_some(),
             "calls": self.injector.calls,
             "mails": mails,
+            "events": events,
         }))
     }
 }

@@ -3,7 +3,8 @@
  * twofa_engine_new on host callbacks written here in C (a versioned in-memory store, a mailer
  * that records every message, a settable clock), driven by the harness's line protocol: one
  * command per line on stdin, one JSON object per line on stdout (diagnostics go to stderr).
- * `run`/`admin` hand the request JSON to twofa_engine_run / twofa_admin_run unchanged.
+ * `run`/`admin` hand the request JSON to twofa_engine_run / twofa_admin_run unchanged; the audit
+ * events the engine emits during one (its `emit_event` callback) are listed in the answer.
  *
  * Faults, each firing once at the n-th call of its domain (the call is not performed):
  *   fail       get/put/delete return ADAPTER_CALLBACK_FAILED, a failure the header defines
@@ -391,6 +392,9 @@ static struct {
     size_t n_calls, cap_calls;
     mail *mails;
     size_t n_mails, cap_mails;
+    /* The audit events emitted (the core's SecurityEvent JSON texts, in order). */
+    char **events;
+    size_t n_events, cap_events;
     twofa_engine *engine;
     twofa_admin *admin;
 } A = {.next_version = FIRST_VERSION};
@@ -415,6 +419,8 @@ static void clear_operation(void) {
         free(A.mails[i].text);
     }
     A.n_mails = 0;
+    for (size_t i = 0; i < A.n_events; i++) free(A.events[i]);
+    A.n_events = 0;
     A.fired = false;
 }
 
@@ -519,6 +525,18 @@ static int32_t cb_now(void *user_data, uint64_t *out_unix) {
     return TWOFA_CALLBACK_OK;
 }
 
+/* Called by libtwofa during twofa_engine_run / twofa_admin_run, possibly on another thread; the
+ * adapter runs one operation at a time and waits for it, so no two callbacks overlap and the
+ * list is read only after the call returned. */
+static void cb_emit_event(void *user_data, const char *event_json) {
+    (void)user_data;
+    if (A.n_events == A.cap_events) {
+        A.cap_events = A.cap_events ? A.cap_events * 2 : 8;
+        A.events = xrealloc(A.events, A.cap_events * sizeof *A.events);
+    }
+    A.events[A.n_events++] = xstrdup(event_json);
+}
+
 /* ---- commands ------------------------------------------------------------------------------- */
 
 /* An answer that reports a problem of the adapter or the command itself. */
@@ -568,6 +586,7 @@ static void cmd_config(buf *out, const char *json) {
         .store_delete = cb_store_delete,
         .send_mail = cb_send_mail,
         .now = cb_now,
+        .emit_event = cb_emit_event,
     };
     twofa_error *err = NULL;
     twofa_engine *engine = NULL;
@@ -642,6 +661,18 @@ static void cmd_run(buf *out, bool admin, const char *user, const char *request)
         buf_puts(out, ",\"text\":");
         buf_json_str(out, m->text);
         buf_printf(out, ",\"delivered\":%s}", m->delivered ? "true" : "false");
+    }
+    buf_puts(out, "],\"events\":[");
+    for (size_t i = 0; i < A.n_events; i++) {
+        if (i) buf_putc(out, ',');
+        const char *event = A.events[i], *end = skip_value(event);
+        if (*skip_ws(event) == '{' && end != NULL && *skip_ws(end) == '\0') {
+            buf_puts(out, event);
+        } else {
+            /* Passed on as a string, so that the harness reports it instead of a broken line. */
+            fprintf(stderr, "c adapter: libtwofa emitted an event that is not a JSON object: %s\n", event);
+            buf_json_str(out, event);
+        }
     }
     buf_puts(out, "]}");
     twofa_string_free(json);
@@ -791,6 +822,7 @@ int main(void) {
     clear_operation();
     free(A.calls);
     free(A.mails);
+    free(A.events);
     table_free(&A.records);
     for (size_t i = 0; i < A.n_slots; i++) {
         free(A.slots[i].name);

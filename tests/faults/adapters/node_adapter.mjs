@@ -1,7 +1,8 @@
 // The fault-injection adapter of the Node package (tests/faults/README.md): one `Engine` of
 // bindings/node with a store, a mailer and a clock written in JavaScript, driven by the harness's
 // line protocol on stdin/stdout. It only translates: the op → method mapping is the scenario
-// runner's (bindings/node/test/scenario.mjs), the verdicts are the harness's.
+// runner's (bindings/node/test/scenario.mjs), the verdicts are the harness's. The audit events an
+// operation emits (the Engine's `onEvent`) are listed in its answer with the core's field names.
 //
 // Run: node tests/faults/adapters/node_adapter.mjs (needs target/release/libtwofa.so and
 // `npm ci` in bindings/node).
@@ -41,6 +42,7 @@ let fault = null; // {kind, n, seen}
 let fired = false;
 let calls = [];
 let mails = [];
+let events = []; // the audit events of the current operation, as the core's JSON
 let engine = null;
 
 /** Counts a call of `domain` ("get", "put", "delete", "send"); true when the fault fires now. */
@@ -131,6 +133,12 @@ function coreOutcome(value) {
   return convert(value);
 }
 
+/** The `onEvent` handler: records an event of the package (camelCase keys, `methodId`) as the
+ * core's SecurityEvent JSON (snake_case keys, `method_id`). */
+function onEvent(event) {
+  events.push(Object.fromEntries(Object.entries(event).map(([key, value]) => [snake(key), value])));
+}
+
 /** The error of a failed operation as the protocol's object. */
 function errorObject(error) {
   if (typeof error?.code === "number") {
@@ -147,6 +155,7 @@ async function operation(admin, user, json) {
   const { op, ...args } = JSON.parse(json);
   calls = [];
   mails = [];
+  events = [];
   fired = false;
   let answer;
   try {
@@ -159,7 +168,7 @@ async function operation(admin, user, json) {
   } finally {
     fault = null;
   }
-  return { ...answer, fired, calls, mails };
+  return { ...answer, fired, calls, mails, events };
 }
 
 const copyRecords = (from) =>
@@ -178,7 +187,7 @@ async function command(line) {
       engine = null;
       records.clear();
       try {
-        engine = new Engine(JSON.parse(rest), { store, mailer, clock: () => clock.t });
+        engine = new Engine(JSON.parse(rest), { store, mailer, clock: () => clock.t, onEvent });
       } catch (error) {
         if (typeof error?.code !== "number") throw error;
         return { error: errorObject(error) };

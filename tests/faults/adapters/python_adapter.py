@@ -1,7 +1,8 @@
 """The fault-injection adapter of the Python package (tests/faults/README.md): one `twofa.Engine`
 over a store, a mailer and a clock written here in Python, driven by the harness's line protocol
 on stdin/stdout. It only translates: the op → method mapping is the scenario runner's
-(bindings/python/tests/scenario.py), the verdicts are the harness's.
+(bindings/python/tests/scenario.py), and so is the `on_event` handler that records the audit
+events of each operation as the core's JSON (`Events`); the verdicts are the harness's.
 
 Run: python tests/faults/adapters/python_adapter.py (with the twofa package installed, e.g. in
 target/python-venv; the scenario runner also needs pyotp and cryptography).
@@ -28,7 +29,7 @@ from harness import DOMAINS
 
 import twofa
 
-from scenario import ScenarioFailed, as_json, call_op
+from scenario import Events, ScenarioFailed, as_json, call_op
 
 KINDS = list(DOMAINS)
 #: What a `corrupt` get returns: not JSON, not even UTF-8.
@@ -64,6 +65,8 @@ class Adapter:
         self.fired = False
         self.calls: list[str] = []
         self.mails: list[dict[str, Any]] = []
+        #: The audit events of the current operation, as the core's JSON.
+        self.events = Events()
         self.engine: twofa.Engine | None = None
 
     # -- the fault -------------------------------------------------------------------------
@@ -152,7 +155,9 @@ class Adapter:
             self.engine = None
             self.records = {}
             try:
-                self.engine = twofa.Engine(json.loads(rest), store=self, mailer=self.send, clock=self.now)
+                self.engine = twofa.Engine(
+                    json.loads(rest), store=self, mailer=self.send, clock=self.now, on_event=self.events
+                )
             except twofa.TwofaError as e:
                 return {"error": error_json(e)}
             return ok
@@ -196,6 +201,7 @@ class Adapter:
         request = json.loads(request_json)
         op = request.pop("op")
         self.calls, self.mails, self.fired = [], [], False
+        self.events.clear()
         outcome: Any = None
         error: dict[str, Any] | None = None
         try:
@@ -206,7 +212,14 @@ class Adapter:
             raise AdapterError(str(e)) from e
         finally:
             self.fault = None
-        return {"outcome": outcome, "error": error, "fired": self.fired, "calls": self.calls, "mails": self.mails}
+        return {
+            "outcome": outcome,
+            "error": error,
+            "fired": self.fired,
+            "calls": self.calls,
+            "mails": self.mails,
+            "events": list(self.events),
+        }
 
 
 def error_json(e: twofa.TwofaError) -> dict[str, Any]:

@@ -6,7 +6,8 @@
 // Sessions hold, server side only: `userId` (signed in), `pending` (a sign-in waiting for its
 // second factor), `stepUp` (the latest step-up token: proof of a recent second factor, which
 // twofa requires for every change of the user's methods) and `stepUpChallenge` (a "Confirm it's
-// you" in progress).
+// you" in progress). A browser may also hold, per account, a device token from "Don't ask again
+// on this browser": server.mjs keeps it in a cookie and hands it over as `client.deviceToken`.
 
 import { randomBytes, randomUUID, scrypt as scryptCallback, timingSafeEqual } from "node:crypto";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -45,6 +46,7 @@ const STATUS = {
   not_enrolled: 409,
   conflict: 409,
   not_found: 404,
+  forbidden: 403,
   rate_limited: 429,
   locked_out: 429,
   mail: 503,
@@ -161,6 +163,10 @@ export class Accounts {
     return (id && this.#byId.get(id)) || null;
   }
 
+  byEmail(email) {
+    return this.#byEmail.get(email) ?? null;
+  }
+
   hasEmail(email) {
     return this.#byEmail.has(email);
   }
@@ -227,12 +233,17 @@ const STEPUP_GONE = "This confirmation has expired: please try again.";
 
 // The endpoints
 
-/** The endpoints over a twofa engine and the accounts. `now()` is the engine's clock. */
+/** The endpoints over a twofa engine, its admin handle, the audit log and the accounts. `now()`
+ * is the engine's clock; `rememberDays` how long "Don't ask again on this browser" lasts (0: not
+ * offered). */
 export class App {
-  constructor({ engine, accounts, now }) {
+  constructor({ engine, admin, events, accounts, now, rememberDays = 0 }) {
     this.engine = engine;
+    this.admin = admin;
+    this.events = events;
     this.accounts = accounts;
     this.now = now;
+    this.rememberDays = rememberDays;
   }
 
   /** The signed-in account of the session, else a 401. */
@@ -247,9 +258,16 @@ export class App {
     return engineCall("status", () => this.engine.securityStatus(account.id));
   }
 
-  /** A 403 unless the account meets the 2FA policy (the client then goes to /security). */
+  /** Whether a status means "set up 2FA before anything else": required, none set up, and the
+   * grace period (twofa's `enrollmentDeadline`) is over, as twofa's sign-in decides it. */
+  enrolmentDue(status) {
+    return !status.compliant && (status.enrollmentDeadline == null || this.now() >= status.enrollmentDeadline);
+  }
+
+  /** A 403 unless the account meets the 2FA policy or is in its grace period (the client then
+   * goes to /security). */
   async requireCompliant(account) {
-    if (!(await this.status(account)).compliant) {
+    if (this.enrolmentDue(await this.status(account))) {
       throw new AppError(403, "enrollment_required", "2FA is required for accounts that have created orders.", {
         next: "/security",
       });
@@ -277,15 +295,29 @@ export class App {
     return { status: 201, data: { next: "/orders" }, signIn: { userId: account.id } };
   }
 
-  async signin(_session, body) {
+  async signin(_session, body, client) {
     const email = normalEmail(text(body, "email", 254));
     const account = await this.accounts.authenticate(email, text(body, "password", MAX_PASSWORD));
     if (!account) throw new AppError(401, "invalid_credentials", "Wrong email or password.");
-    const challenge = await engineCall("signin", () => this.engine.loginBegin(account.id));
+    // A device token from "Don't ask again on this browser" skips the second factor while twofa
+    // accepts it; one it refuses (expired, forgotten, reset) is ignored, and its cookie dropped.
+    const deviceToken = client.deviceToken(account.id);
+    const challenge = await engineCall("signin", () => this.engine.loginBegin(account.id, { deviceToken }));
+    const forgetDevice = deviceToken && !challenge.rememberedDevice ? account.id : null;
     if (challenge.challengeId === null) {
-      // No second factor set up: signed in; if policy requires one, straight to the Security tab.
+      // No second factor asked (none set up, or a remembered browser): signed in; if policy
+      // requires 2FA and its grace period is over, straight to the Security tab.
       const next = challenge.enrollmentRequired ? "/security" : "/orders";
-      return { data: { next, enrollmentRequired: challenge.enrollmentRequired }, signIn: { userId: account.id } };
+      return {
+        data: {
+          next,
+          enrollmentRequired: challenge.enrollmentRequired,
+          enrollmentDeadline: challenge.enrollmentDeadline,
+          rememberedDevice: Boolean(challenge.rememberedDevice),
+        },
+        signIn: { userId: account.id },
+        forgetDevice,
+      };
     }
     const pending = {
       userId: account.id,
@@ -294,7 +326,7 @@ export class App {
       webauthnOptions: challenge.webauthnOptions,
       expiresAt: challenge.expiresAt,
     };
-    return { data: { next: "/signin/2fa", methods: challenge.methods }, signIn: { pending } };
+    return { data: { next: "/signin/2fa", methods: challenge.methods }, signIn: { pending }, forgetDevice };
   }
 
   /** The pending sign-in of the session, else a 401 sending the user back to /signin. */
@@ -305,10 +337,10 @@ export class App {
     return session.pending;
   }
 
-  /** What /signin/2fa shows. */
+  /** What /signin/2fa shows (`rememberDays`: 0 when "Don't ask again" is not offered). */
   signinChallenge(session) {
     const { methods, webauthnOptions, expiresAt } = this.pending(session);
-    return { methods, webauthnOptions, expiresAt };
+    return { methods, webauthnOptions, expiresAt, rememberDays: this.rememberDays };
   }
 
   async signinSendCode(session) {
@@ -322,16 +354,25 @@ export class App {
   async signinVerify(session, body) {
     const pending = this.pending(session);
     const { kind, value } = proofOf(body);
+    const rememberDevice = body.remember === true && this.rememberDays > 0;
     const success = await this.#challengeCall(pending, codeContext(kind), SIGNIN_GONE, () =>
-      this.engine.loginVerify(pending.userId, pending.challengeId, kind, value),
+      this.engine.loginVerify(pending.userId, pending.challengeId, kind, value, { rememberDevice }),
     );
     const flash =
       success.recoveryCodesLeft == null
         ? null
         : `You signed in with a recovery code: ${success.recoveryCodesLeft} left. Generate new ones on the Security tab when few are left.`;
+    const device = success.deviceToken;
     return {
-      data: { next: "/orders", method: success.method, recoveryCodesLeft: success.recoveryCodesLeft },
+      data: {
+        next: "/orders",
+        method: success.method,
+        recoveryCodesLeft: success.recoveryCodesLeft,
+        rememberedUntil: device?.expiresAt ?? null,
+      },
       signIn: { userId: pending.userId, stepUp: success.stepUp, flash },
+      // The token goes into this browser's cookie only, never into a page or a JSON answer.
+      rememberDevice: device ? { userId: pending.userId, token: device.token, expiresAt: device.expiresAt } : null,
     };
   }
 
@@ -374,10 +415,45 @@ export class App {
 
   // The Security tab
 
-  /** What the Security tab shows. */
+  /** What the Security tab shows: the status and the account's recent security events. */
   async security(session) {
     const account = this.account(session);
-    return { data: { email: account.email, now: Math.floor(this.now()), status: await this.status(account) } };
+    const [status, events] = await Promise.all([this.status(account), this.events.recent(account.id)]);
+    return { data: { email: account.email, now: Math.floor(this.now()), status, events } };
+  }
+
+  // Remembered browsers: forgetting one (or all) makes the next sign-in there ask for the second
+  // factor again; the browser's cookie is dropped at that sign-in.
+
+  async forgetDevice(session, body) {
+    const account = this.account(session);
+    const deviceId = text(body, "deviceId", 256);
+    await engineCall("device", () => this.engine.revokeRememberedDevice(account.id, deviceId));
+    return { data: { ok: true } };
+  }
+
+  async forgetAllDevices(session) {
+    const account = this.account(session);
+    await engineCall("device", () => this.engine.revokeRememberedDevices(account.id));
+    return { data: { ok: true } };
+  }
+
+  // Admin: reset a user who lost every second factor. The admin password is checked by the
+  // server (`client.isAdmin`); twofa's admin handle removes the methods, recovery codes and
+  // remembered browsers, records who and why, and mails the user.
+
+  async adminReset(_session, body, client) {
+    if (!client.isAdmin(text(body, "password", MAX_PASSWORD))) {
+      throw new AppError(403, "not_admin", "Wrong admin password.");
+    }
+    const email = normalEmail(text(body, "email", 254));
+    const actor = text(body, "actor", 256).trim();
+    const reason = text(body, "reason", 1024).trim();
+    if (!actor || !reason) throw new AppError(400, "invalid_input", "Give your name and the reason for the reset.");
+    const account = this.accounts.byEmail(email);
+    if (!account) throw new AppError(404, "no_account", "No account has this email address.");
+    const done = await engineCall("admin", () => this.admin.resetUser(account.id, actor, reason));
+    return { data: { email, methodsRemoved: done.methodsRemoved, notices: done.notices } };
   }
 
   /** Runs a change of the user's methods with the session's step-up token. */

@@ -3,11 +3,14 @@
 // framework), the twofa engine on its embedded SQLite store, and a local SMTP server whose
 // mailbox is shown at /mail.
 //
-//   node server.mjs [--test-clock]      env: PORT (8080), SMTP_PORT (free port), DEMO_DATA_DIR
+//   node server.mjs [--test-clock]      env: PORT (8080), SMTP_PORT (free port), DEMO_DATA_DIR,
+//                                       DEMO_GRACE_DAYS (7), DEMO_REMEMBER_DAYS (30),
+//                                       DEMO_ADMIN_PASSWORD (random, printed)
 //
-// This file does HTTP: routes, pages, sessions (HttpOnly SameSite=Lax cookie) and CSRF (a token
-// per session, in <meta name="csrf-token"> and sent back as the X-CSRF-Token header on every
-// POST). app.mjs does the accounts and the twofa calls; mail.mjs the SMTP server and mailbox.
+// This file does HTTP: routes, pages, sessions (HttpOnly SameSite=Lax cookie), the remembered-
+// browser cookies (HttpOnly SameSite=Strict, one per account) and CSRF (a token per session, in
+// <meta name="csrf-token"> and sent back as the X-CSRF-Token header on every POST). app.mjs does
+// the accounts and the twofa calls; mail.mjs the SMTP server and mailbox; events.mjs the audit log.
 
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -15,8 +18,9 @@ import { createServer } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Engine, libraryVersion } from "twofa";
+import { Engine, SqliteStore, libraryVersion } from "twofa";
 import { App, AppError, Accounts } from "./app.mjs";
+import { EventLog } from "./events.mjs";
 import { Mailbox, smtpMailer, startSmtpServer } from "./mail.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -105,6 +109,18 @@ function cookieValue(req, name) {
 const sessionCookie = (id) => `${COOKIE}=${id}; Path=/; HttpOnly; SameSite=Lax`;
 const clearedCookie = `${COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0`;
 
+// Remembered browsers: twofa's device token for an account, kept only in this browser, in a cookie
+// of that account (several accounts may share a browser) that scripts cannot read and that is
+// never sent from another site; Secure when the demo is served over https (behind a proxy).
+
+/** The cookie name of an account's device token (account ids are UUIDs: valid cookie names). */
+const deviceCookieName = (userId) => `device-${userId}`;
+const isHttps = (req) => Boolean(req.socket.encrypted) || req.headers["x-forwarded-proto"] === "https";
+const deviceCookie = (req, userId, token, maxAge) =>
+  `${deviceCookieName(userId)}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${isHttps(req) ? "; Secure" : ""}`;
+const clearedDeviceCookie = (req, userId) =>
+  `${deviceCookieName(userId)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${isHttps(req) ? "; Secure" : ""}`;
+
 /** The JSON object of a POST body (application/json, at most 64 KiB). */
 async function readJson(req) {
   const chunks = [];
@@ -149,11 +165,13 @@ const NAV_SIGNED_IN = [
   ["/orders", "Orders"],
   ["/security", "Security"],
   ["/mail", "Mailbox"],
+  ["/admin", "Admin"],
 ];
 const NAV_SIGNED_OUT = [
   ["/signin", "Sign in"],
   ["/signup", "Sign up"],
   ["/mail", "Mailbox"],
+  ["/admin", "Admin"],
 ];
 
 function nav(path, signedIn) {
@@ -217,14 +235,34 @@ function masterKey(env) {
   return key;
 }
 
+/** A number of days from the environment (fractions allowed), as seconds; twofa checks the
+ * range it accepts. */
+function daysOf(env, name, fallback) {
+  const value = env[name] ?? String(fallback);
+  const days = Number(value);
+  if (value.trim() === "" || !Number.isFinite(days) || days < 0) {
+    throw new Error(`${name} must be a number of days (0 or more)`);
+  }
+  return Math.round(days * 86400);
+}
+
+/** DEMO_ADMIN_PASSWORD, else a random one (printed at start). */
+function adminPassword(env) {
+  return env.DEMO_ADMIN_PASSWORD || randomBytes(12).toString("base64url");
+}
+
 // The server
 
 /**
- * Starts the demo: SMTP server, twofa engine (SQLite at <dataDir>/twofa.sqlite3) and HTTP server
- * on 127.0.0.1:`port` (0: a free port). `testClock` enables POST /__test/advance.
- * @returns {Promise<{url: string, port: number, smtpPort: number, close(): Promise<void>}>}
+ * Starts the demo: SMTP server, twofa engine (SQLite at <dataDir>/twofa.sqlite3), its admin
+ * handle, the audit log (<dataDir>/events.sqlite3) and HTTP server on 127.0.0.1:`port` (0: a free
+ * port). `testClock` enables POST /__test/advance.
+ * @returns {Promise<{url: string, port: number, smtpPort: number, adminPassword: string, close(): Promise<void>}>}
  */
 export async function startDemo({ port = 8080, smtpPort = 0, dataDir, testClock = false, env = process.env, log = console }) {
+  const gracePeriod = daysOf(env, "DEMO_GRACE_DAYS", 7);
+  const rememberFor = daysOf(env, "DEMO_REMEMBER_DAYS", 30);
+  const admin = { password: adminPassword(env) };
   prepareDataDir(dataDir);
   const mailbox = new Mailbox();
   const smtp = await startSmtpServer(mailbox, smtpPort, log);
@@ -252,16 +290,30 @@ export async function startDemo({ port = 8080, smtpPort = 0, dataDir, testClock 
   });
   const bound = server.address().port;
   const origin = `http://localhost:${bound}`;
-  const engine = new Engine(
-    {
-      issuer: ISSUER,
-      keys: [{ id: "demo", secret: masterKey(env).toString("base64") }],
-      webauthn: { rp_id: "localhost", rp_name: ISSUER, origins: [origin] },
-      sqlite_path: join(dataDir, "twofa.sqlite3"),
-    },
-    { mailer, clock: now },
-  );
-  app = new App({ engine, accounts: new Accounts(join(dataDir, "accounts.json")), now });
+  const config = {
+    issuer: ISSUER,
+    keys: [{ id: "demo", secret: masterKey(env).toString("base64") }],
+    webauthn: { rp_id: "localhost", rp_name: ISSUER, origins: [origin] },
+    // After the first order, 2FA is required; sign-in goes on without it for the grace period.
+    policy: { grace_period_secs: gracePeriod },
+    // "Don't ask again on this browser" at the second-factor step.
+    remember_device: rememberFor > 0 ? { enabled: true, ttl_secs: rememberFor } : { enabled: false },
+  };
+  // One SQLite store for both handles: the user-facing engine and the admin handle, whose config
+  // alone grants the admin capability.
+  const store = new SqliteStore(join(dataDir, "twofa.sqlite3"));
+  const events = new EventLog(join(dataDir, "events.sqlite3"), log);
+  const options = { store, mailer, clock: now, onEvent: events.record };
+  const engine = new Engine(config, options);
+  const adminEngine = new Engine({ ...config, admin: true }, options);
+  app = new App({
+    engine,
+    admin: adminEngine.admin(),
+    events,
+    accounts: new Accounts(join(dataDir, "accounts.json")),
+    now,
+    rememberDays: rememberFor / 86400,
+  });
 
   /** The request's session, or a new anonymous one (with its cookie on the response). */
   function sessionOf(req, res) {
@@ -272,9 +324,10 @@ export async function startDemo({ port = 8080, smtpPort = 0, dataDir, testClock 
     return session;
   }
 
-  /** Whether the session's account must go to /security first (2FA required, none set up). */
+  /** Whether the session's account must go to /security first (2FA required, none set up,
+   * and the grace period is over). */
   async function mustEnrol(session) {
-    return !(await app.status(app.account(session))).compliant;
+    return app.enrolmentDue(await app.status(app.account(session)));
   }
 
   // GET pages: (session) → {page, title, state} or a redirect path.
@@ -291,6 +344,7 @@ export async function startDemo({ port = 8080, smtpPort = 0, dataDir, testClock 
     },
     "/security": async (s) => (s.userId ? { page: "security", title: "Security", state: (await app.security(s)).data } : "/signin"),
     "/mail": async () => ({ page: "mail", title: "Mailbox", state: { messages: mailbox.list() } }),
+    "/admin": async () => ({ page: "admin", title: "Admin" }),
   };
 
   // POST /api endpoints: app method names. `signedIn` ones need a session with an account.
@@ -313,6 +367,9 @@ export async function startDemo({ port = 8080, smtpPort = 0, dataDir, testClock 
     "/api/stepup/begin": "stepUpBegin",
     "/api/stepup/send-code": "stepUpSendCode",
     "/api/stepup/verify": "stepUpVerify",
+    "/api/devices/forget": "forgetDevice",
+    "/api/devices/forget-all": "forgetAllDevices",
+    "/api/admin/reset": "adminReset",
   };
   const apiGet = {
     "/api/security": "security",
@@ -365,17 +422,30 @@ export async function startDemo({ port = 8080, smtpPort = 0, dataDir, testClock 
     }
     if (!(path in api)) throw new AppError(404, "not_found", "No such endpoint.");
     const body = await readJson(req);
-    const result = await app[api[path]](session, body);
-    const headers = {};
+    // What app.mjs may read of the browser besides the session: an account's device token, and
+    // the admin password it must compare against.
+    const client = {
+      deviceToken: (userId) => cookieValue(req, deviceCookieName(userId)) || null,
+      isAdmin: (password) => sameToken(password, admin.password),
+    };
+    const result = await app[api[path]](session, body, client);
+    const cookies = [];
     if (result.signIn) {
       // A new session (new cookie and CSRF token) for each change of who is signed in.
       const fresh = sessions.start(result.signIn, session.id);
-      headers["Set-Cookie"] = sessionCookie(fresh.id);
+      cookies.push(sessionCookie(fresh.id));
     } else if (result.signOut) {
       sessions.end(session.id);
-      headers["Set-Cookie"] = clearedCookie;
+      cookies.push(clearedCookie);
     }
-    return sendJson(res, result.status ?? 200, result.data, headers);
+    if (result.rememberDevice) {
+      const { userId, token, expiresAt } = result.rememberDevice;
+      cookies.push(deviceCookie(req, userId, token, Math.max(0, Math.floor(expiresAt - now()))));
+    } else if (result.forgetDevice) {
+      // The token was refused (expired, forgotten, or the methods were reset): drop it.
+      cookies.push(clearedDeviceCookie(req, result.forgetDevice));
+    }
+    return sendJson(res, result.status ?? 200, result.data, cookies.length ? { "Set-Cookie": cookies } : {});
   }
 
   const close = async () => {
@@ -386,8 +456,11 @@ export async function startDemo({ port = 8080, smtpPort = 0, dataDir, testClock 
     await smtp.close();
     mailer.close();
     engine.close();
+    adminEngine.close();
+    store.close();
+    events.close();
   };
-  return { url: `http://localhost:${bound}`, port: bound, smtpPort: smtp.port, close };
+  return { url: `http://localhost:${bound}`, port: bound, smtpPort: smtp.port, adminPassword: admin.password, close };
 }
 
 const USAGE = `Usage: node server.mjs [--test-clock]
@@ -399,7 +472,10 @@ Starts the twofa web demo on http://localhost:$PORT (default 8080), bound to 127
 
 Env: PORT (HTTP port, default 8080; 0 for a free one), SMTP_PORT (the local SMTP server, default a
 free port), DEMO_DATA_DIR (default target/web-demo/ in the repository; emptied on start),
-TWOFA_MASTER_KEY (base64 of 32+ bytes; default random, as the data is recreated on start).`;
+TWOFA_MASTER_KEY (base64 of 32+ bytes; default random, as the data is recreated on start),
+DEMO_GRACE_DAYS (how long sign-in goes on without 2FA once it is required; default 7),
+DEMO_REMEMBER_DAYS (how long "Don't ask again on this browser" lasts; default 30, 0 turns it off),
+DEMO_ADMIN_PASSWORD (the password of /admin; default random, printed at start).`;
 
 async function main() {
   const { values } = parseArgs({
@@ -417,6 +493,7 @@ async function main() {
   });
   console.log(`twofa web demo (libtwofa ${libraryVersion}): ${demo.url}`);
   console.log(`  mail: SMTP on 127.0.0.1:${demo.smtpPort}, delivered mail at ${demo.url}/mail`);
+  if (!env.DEMO_ADMIN_PASSWORD) console.log(`  admin: ${demo.url}/admin, password ${demo.adminPassword}`);
   if (testClock) console.log("  test clock ON: POST /__test/advance {seconds} moves the engine clock");
   const stop = async () => {
     await demo.close();

@@ -12,6 +12,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -67,15 +68,25 @@ export function uniqueEmail(name) {
 export const PASSWORD = "correct horse battery staple";
 
 /** Starts `node examples/web-demo/server.mjs --test-clock` (the child's output is kept for
- * failure reports) and waits for the URL it prints. Retries on a port taken in between. */
-async function spawnDemo(dataDir) {
+ * failure reports) with the admin password `adminPassword` and the demo's defaults otherwise
+ * (a grace period of 7 days, browsers remembered for 30), and waits for the URL it prints.
+ * Retries on a port taken in between. */
+async function spawnDemo(dataDir, adminPassword) {
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = await freePort();
     const smtpPort = await freePort();
     const child = spawn(process.execPath, [SERVER, "--test-clock"], {
       cwd: REPO_ROOT,
-      env: { ...process.env, PORT: String(port), SMTP_PORT: String(smtpPort), DEMO_DATA_DIR: dataDir },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        SMTP_PORT: String(smtpPort),
+        DEMO_DATA_DIR: dataDir,
+        DEMO_GRACE_DAYS: "7",
+        DEMO_REMEMBER_DAYS: "30",
+        DEMO_ADMIN_PASSWORD: adminPassword,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const output = [];
@@ -116,13 +127,14 @@ async function spawnDemo(dataDir) {
 
 /**
  * Starts the demo and a browser. Returns the handle every test uses:
- * `url`, `newPage()`, `context`, `mailbox()`, `waitForMail()`, `advance()`, `now()`,
- * `totpNow()`, `pageErrors`, `output()`, `close()`.
+ * `url`, `adminPassword`, `newPage()`, `context`, `mailbox()`, `waitForMail()`, `advance()`,
+ * `now()`, `totpNow()`, `pageErrors`, `output()`, `close()`.
  */
 export async function startDemo() {
   const dataDir = mkdtempSync(join(tmpdir(), "twofa-e2e-data-"));
   const profile = mkdtempSync(join(tmpdir(), "twofa-e2e-profile-"));
-  const demo = await spawnDemo(dataDir);
+  const adminPassword = randomBytes(12).toString("base64url");
+  const demo = await spawnDemo(dataDir, adminPassword);
   let context;
   try {
     context = await chromium.launchPersistentContext(profile, {
@@ -157,6 +169,8 @@ export async function startDemo() {
 
   const handle = {
     url: demo.url,
+    /** The password of the demo's /admin page. */
+    adminPassword,
     context,
     pageErrors,
     /** The demo's stdout and stderr so far. */

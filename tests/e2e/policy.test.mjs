@@ -1,5 +1,7 @@
-// The 2FA policy: an account that creates an order must have a second factor. Without one it is
-// sent to the Security tab with the reason; with one, it may not turn off its last method.
+// The 2FA policy: an account that creates an order must have a second factor. The Security tab
+// gives the reason and the deadline: for the grace period (7 days) the account still works and
+// signs in without one; after it, the account is sent to the Security tab to set one up. With a
+// method, it may not turn off its last one.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -27,7 +29,7 @@ after(async () => {
   await demo?.close();
 });
 
-test("an order makes 2FA required: sent to Security with the reason; the last method stays", SCENARIO, async () => {
+test("an order makes 2FA required: the deadline, then sent to Security; the last method stays", SCENARIO, async () => {
   await recordFailure(demo, "policy", async () => {
     const page = await demo.newPage();
     const email = uniqueEmail("paul");
@@ -39,17 +41,33 @@ test("an order makes 2FA required: sent to Security with the reason; the last me
     await page.goto(`${demo.url}/security`);
     assert.doesNotMatch(await page.locator("#attention").innerText().catch(() => ""), /required/i);
 
-    // The first order: off to the Security tab, with the reason.
+    // The first order: off to the Security tab, with the reason and the deadline (7 days on).
     await page.goto(`${demo.url}/orders`);
     await page.click("#create-order");
     await expectPath(page, "/security");
     await expectText(page, "#attention", /2FA is required for accounts that have created orders/);
+    await expectText(page, "#attention", /2FA required from .+; until then you can still sign in without it\./);
+    const deadline = await page.locator("#attention-reason time").getAttribute("datetime");
+    const inSevenDays = (demo.now() + 7 * 86400) * 1000;
+    assert.ok(Math.abs(Date.parse(deadline) - inSevenDays) < 60_000, `the deadline ${deadline} is 7 days away`);
     await expectText(page, "#attention", /turn on a method/i);
-    await shot(page, "security-attention");
+    await shot(page, "security-grace-period");
 
-    // The orders page (and signing in again) leads back to the Security tab until 2FA is on.
+    // Until then the orders page stays open, and signing in again needs no second factor.
+    await page.goto(`${demo.url}/orders`);
+    await expectPath(page, "/orders");
+    await expectText(page, "#orders li", /Order #1/);
+    await signOut(page);
+    assert.equal(await signIn(page, demo.url, email), "/orders", "a sign-in in the grace period goes on");
+
+    // After the deadline, the orders page (and signing in again) leads to the Security tab until
+    // 2FA is on.
+    await demo.advance(7 * 86400 + 1);
     await page.goto(`${demo.url}/orders`);
     await expectPath(page, "/security");
+    await expectText(page, "#attention", /2FA is required for accounts that have created orders\. Set it up to continue/);
+    assert.doesNotMatch(await page.locator("#attention").innerText(), /until then/);
+    await shot(page, "security-attention");
     await signOut(page);
     assert.equal(await signIn(page, demo.url, email), "/security", "a new sign-in goes to Security first");
     await expectText(page, "#attention", /2FA is required/);

@@ -1,13 +1,14 @@
 // /security: the Security tab. It renders the user's twofa status (methods, policy, advice) and
 // drives each method's setup through the JSON endpoints. Any change may be refused with
 // step_up_required (the proof of a recent second factor expired): the "Confirm it's you" dialog
-// then re-verifies the user and the change is tried again.
+// then re-verifies the user and the change is tried again. Below the methods: the remembered
+// browsers (each can be forgotten) and the account's recent security events.
 import { ApiError, busy, getJson, go, h, pageState, post, say, show, timeElement } from "./common.js";
 import { createCredential, getAssertion } from "./webauthn.js";
 
 const $ = (id) => document.getElementById(id);
 
-/** The server's view ({email, now, status}) and what exists only in this page. */
+/** The server's view ({email, now, status, events}) and what exists only in this page. */
 let view = pageState;
 const local = {
   totpSetup: null, // {secret, qrSvg}: an authenticator app being set up
@@ -236,15 +237,24 @@ const ADVICE = {
 };
 
 function renderAttention() {
-  const { twoFactorRequired, compliant, recommendations, warnings } = view.status;
-  const reason = twoFactorRequired
-    ? `2FA is required for accounts that have created orders.${compliant ? "" : " Set it up to continue using your account."}`
-    : "";
-  $("attention-reason").textContent = reason;
-  show($("attention-reason"), Boolean(reason));
+  const { twoFactorRequired, compliant, recommendations, warnings, enrollmentDeadline } = view.status;
+  // twofa's deadline: until then (the grace period) sign-in goes on without a second factor.
+  const inGrace = !compliant && enrollmentDeadline != null && view.now < enrollmentDeadline;
+  const reason = !twoFactorRequired
+    ? []
+    : [
+        "2FA is required for accounts that have created orders.",
+        compliant
+          ? ""
+          : inGrace
+            ? [" 2FA required from ", timeElement(enrollmentDeadline), "; until then you can still sign in without it."]
+            : " Set it up to continue using your account.",
+      ];
+  $("attention-reason").replaceChildren(...reason.flat());
+  show($("attention-reason"), reason.length > 0);
   const advice = [...recommendations, ...warnings].map((r) => ADVICE[r] ?? r);
   $("attention-advice").replaceChildren(...advice.map((a) => h("li", {}, a)));
-  show($("attention"), Boolean(reason || advice.length));
+  show($("attention"), Boolean(reason.length || advice.length));
 }
 
 // Authenticator app
@@ -525,6 +535,119 @@ $("recovery-generate").addEventListener("click", (event) =>
   ),
 );
 
+// Remembered browsers
+
+function renderDevices() {
+  const devices = view.status.rememberedDevices;
+  $("devices-list").replaceChildren(
+    ...devices.map((d) => {
+      const forget = h("button", { type: "button", class: "remove", "aria-label": `Forget the browser remembered on ${new Date(d.created * 1000).toLocaleString()}` }, "Forget");
+      forget.addEventListener("click", (event) =>
+        busy(event.currentTarget, () =>
+          attempt($("devices-error"), async () => {
+            await post("/api/devices/forget", { deviceId: d.id });
+            say($("devices-info"), "That browser will ask for your second factor again.");
+            await refresh();
+          }),
+        ),
+      );
+      return h(
+        "li",
+        { class: "device remembered-device", dataset: { deviceId: d.id } },
+        h(
+          "div",
+          { class: "device-info" },
+          h("strong", { class: "device-name" }, "Browser remembered ", timeElement(d.created), ` after ${KIND_NAMES[d.method] ?? d.method}`),
+          h("span", { class: "device-added" }, "Expires ", timeElement(d.expiresAt)),
+          h("span", { class: "device-last-used" }, d.lastUsed ? ["Last used ", timeElement(d.lastUsed)] : "Not used yet"),
+        ),
+        h("div", { class: "device-actions" }, forget),
+      );
+    }),
+  );
+  show($("devices-empty"), devices.length === 0);
+  show($("devices-forget-all"), devices.length > 0);
+}
+
+$("devices-forget-all").addEventListener("click", (event) =>
+  busy(event.currentTarget, async () => {
+    const yes = await confirmDialog({
+      title: "Forget all remembered browsers?",
+      text: "Every browser, this one too, will ask for your second factor at the next sign-in.",
+      yes: "Forget all",
+    });
+    if (!yes) return;
+    await attempt($("devices-error"), async () => {
+      await post("/api/devices/forget-all");
+      say($("devices-info"), "Every browser will ask for your second factor again.");
+      await refresh();
+    });
+  }),
+);
+
+// Recent security events: twofa's audit events, as the demo's event handler stored them.
+
+const EVENT_WORDS = {
+  method_added: "Sign-in method added",
+  method_renamed: "Sign-in method renamed",
+  method_removed: "Sign-in method removed",
+  login_succeeded: "Signed in",
+  login_failed: "Sign-in attempt refused",
+  locked_out: "Sign-in locked after too many attempts",
+  replay_refused: "An already used code was refused",
+  counter_regressed: "Security key flagged: possibly cloned",
+  recovery_code_used: "Recovery code used",
+  recovery_codes_generated: "New recovery codes generated",
+  device_remembered: "Browser remembered",
+  remembered_devices_revoked: "Remembered browsers forgotten",
+  contact_email_changed: "Address for security notices changed",
+  two_factor_required: "2FA became required",
+  admin_reset: "2FA reset by an administrator",
+  user_exported: "2FA settings exported by an administrator",
+  user_imported: "2FA settings imported by an administrator",
+  user_deleted: "2FA settings deleted by an administrator",
+};
+
+/** The detail twofa gives (an error name, a count, who and why) in plain words. */
+function eventReason(e) {
+  const r = e.reason;
+  if (e.kind === "admin_reset") return `by ${e.actor ?? "an administrator"}: “${r}”`;
+  if (r == null) return "";
+  if (e.kind === "recovery_code_used") return `${r} left`;
+  if (e.kind === "locked_out") return `for ${r} seconds`;
+  const words = {
+    remembered_device: "on a remembered browser, without a second factor",
+    invalid_code: "wrong code",
+    expired: "expired code",
+    replayed: "code already used",
+    locked_out: "while locked",
+    webauthn_rejected: "the security key was not accepted",
+    admin_reset: "by an administrator's reset",
+    method_removed: "a method was removed",
+    recovery_code_used: "a recovery code was used",
+    replaced: "replaced by a new one",
+    user: "by you",
+  };
+  return words[r] ?? r;
+}
+
+function renderEvents() {
+  const events = view.events ?? [];
+  $("events-list").replaceChildren(
+    ...events.map((e) =>
+      h(
+        "li",
+        { class: "event", dataset: { kind: e.kind } },
+        h("span", { class: "event-kind" }, EVENT_WORDS[e.kind] ?? e.kind),
+        e.method ? h("span", { class: "event-method" }, KIND_NAMES[e.method] ?? e.method) : null,
+        timeElement(e.at),
+        eventReason(e) ? h("span", { class: "event-reason" }, eventReason(e)) : null,
+      ),
+    ),
+  );
+  show($("events-empty"), events.length === 0);
+}
+
 // The page
 
 function render() {
@@ -533,6 +656,8 @@ function render() {
   renderEmail();
   renderWebauthn();
   renderRecovery();
+  renderDevices();
+  renderEvents();
 }
 
 if (view.status.pending?.email) {

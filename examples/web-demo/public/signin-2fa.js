@@ -3,7 +3,7 @@
 import { busy, go, pageState, post, say, show } from "./common.js";
 import { getAssertion } from "./webauthn.js";
 
-const { methods = [], webauthnOptions = null } = pageState;
+const { methods = [], webauthnOptions = null, rememberDays = 0 } = pageState;
 const error = document.getElementById("signin-error");
 const hint = document.getElementById("signin-hint");
 const codeForm = document.getElementById("code-form");
@@ -12,6 +12,7 @@ const codeLabel = document.getElementById("code-label");
 const sendCode = document.getElementById("send-code");
 const useKey = document.getElementById("use-key");
 const buttons = [...document.querySelectorAll("[data-kind]")];
+const remember = document.getElementById("remember-device");
 
 const LABELS = {
   totp: ["Code from your authenticator app", "Open your authenticator app and enter the 6-digit code it shows."],
@@ -56,7 +57,7 @@ function refused(e) {
 }
 
 async function verify(value) {
-  const { next } = await post("/api/signin/2fa/verify", { kind, value });
+  const { next } = await post("/api/signin/2fa/verify", { kind, value, remember: remember.checked });
   go(next);
 }
 
@@ -106,6 +107,13 @@ useKey.addEventListener("click", () =>
     }
   }),
 );
+
+// "Don't ask again on this browser", when the demo offers it (DEMO_REMEMBER_DAYS > 0).
+if (rememberDays > 0) {
+  const days = Math.round(rememberDays * 10) / 10;
+  document.getElementById("remember-days").textContent = `${days} day${days === 1 ? "" : "s"}`;
+  show(document.getElementById("remember-field"));
+}
 
 const first = buttons.find((b) => !b.hidden);
 if (first) choose(first.dataset.kind);

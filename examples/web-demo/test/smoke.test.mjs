@@ -2,6 +2,8 @@
 // like a browser (a cookie jar, the CSRF token read from each page's <meta>), through the JSON
 // endpoints the pages call. TOTP codes come from otplib at the engine's clock, which the test
 // moves with POST /__test/advance. The browser UI itself is covered by the Playwright suite.
+// Besides the Security tab's methods: the grace period before 2FA is enforced, "Don't ask again
+// on this browser" (its cookie), the recent security events, and the admin reset.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -16,6 +18,8 @@ import { startDemo } from "../server.mjs";
 const SERVER = join(dirname(fileURLToPath(import.meta.url)), "..", "server.mjs");
 const EMAIL = "ada@example.com";
 const PASSWORD = "correct horse battery";
+const ADMIN_PASSWORD = "admin password for the smoke test";
+const DAY = 86400;
 
 let child;
 let base;
@@ -25,7 +29,15 @@ let dataDir;
 before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "twofa-web-demo-test-"));
   child = spawn(process.execPath, [SERVER, "--test-clock"], {
-    env: { ...process.env, PORT: "0", SMTP_PORT: "0", DEMO_DATA_DIR: join(dataDir, "data") },
+    env: {
+      ...process.env,
+      PORT: "0",
+      SMTP_PORT: "0",
+      DEMO_DATA_DIR: join(dataDir, "data"),
+      DEMO_GRACE_DAYS: "7",
+      DEMO_REMEMBER_DAYS: "30",
+      DEMO_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stderr = "";
@@ -47,14 +59,25 @@ after(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** A browser tab: keeps the session cookie and the page's CSRF token. */
+/** A browser tab: keeps the cookies (the session's, remembered browsers') and the page's CSRF
+ * token. `setCookies` holds the Set-Cookie lines of the last answer. */
 class Tab {
-  cookie = null;
+  jar = new Map();
   csrf = null;
+  setCookies = [];
+
+  get cookie() {
+    return [...this.jar].map(([name, value]) => `${name}=${value}`).join("; ") || null;
+  }
 
   #remember(response) {
-    const set = response.headers.get("set-cookie");
-    if (set) this.cookie = /Max-Age=0/.test(set) ? null : set.split(";")[0];
+    this.setCookies = response.headers.getSetCookie();
+    for (const line of this.setCookies) {
+      const [pair] = line.split(";");
+      const [name, value] = [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)];
+      if (/Max-Age=0/.test(line)) this.jar.delete(name);
+      else this.jar.set(name, value);
+    }
   }
 
   /** GETs a page without following redirects; reads its CSRF token and page state. */
@@ -83,10 +106,15 @@ class Tab {
   }
 }
 
+/** Moves the engine clock `seconds` on; returns its time. */
+async function advance(seconds) {
+  const { now } = await (await fetch(`${base}/__test/advance`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ seconds }) })).json();
+  return now;
+}
+
 /** Moves the engine clock on and returns the authenticator app's code at the new time. */
 async function nextTotp(secret, seconds = 30) {
-  const { now } = await (await fetch(`${base}/__test/advance`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ seconds }) })).json();
-  return generateSync({ secret, epoch: now });
+  return generateSync({ secret, epoch: await advance(seconds) });
 }
 
 const mail = async () => (await fetch(`${base}/mail.json`)).json();
@@ -103,13 +131,29 @@ test("sign-up, order, 2FA required, TOTP enrolment, sign-in with TOTP, step-up, 
   assert.equal(signup.status, 201);
   assert.equal(signup.body.next, "/orders");
 
-  // Orders: the first one makes 2FA required, so the user is sent to the Security tab.
+  // Orders: the first one makes 2FA required, so the user is sent to the Security tab, which
+  // gives the deadline: for the grace period (7 days) the account still works without 2FA.
   const orders = await tab.page("/orders");
   assert.equal(orders.status, 200);
   assert.deepEqual(orders.state.orders, []);
   const order = await tab.post("/api/orders");
   assert.equal(order.status, 201);
   assert.equal(order.body.next, "/security");
+  const inGrace = await tab.page("/security");
+  assert.equal(inGrace.state.status.compliant, false);
+  const deadline = inGrace.state.status.enrollmentDeadline;
+  assert.ok(Math.abs(deadline - (inGrace.state.now + 7 * DAY)) <= 5, `the deadline is 7 days away: ${deadline}`);
+  assert.equal((await tab.page("/orders")).status, 200, "orders still open during the grace period");
+  assert.equal((await tab.getJson("/api/orders")).status, 200);
+  await tab.post("/api/signout");
+  await tab.page("/signin");
+  const graceSignin = await tab.post("/api/signin", { email: EMAIL, password: PASSWORD });
+  assert.equal(graceSignin.body.next, "/orders", "sign-in without 2FA during the grace period");
+  assert.equal(graceSignin.body.enrollmentRequired, false);
+  assert.equal(graceSignin.body.enrollmentDeadline, deadline);
+
+  // After the deadline: every page but the Security tab sends the user there to enrol.
+  await advance(7 * DAY);
   for (const path of ["/orders", "/"]) {
     const page = await tab.page(path);
     assert.equal(page.status, 303);
@@ -122,9 +166,16 @@ test("sign-up, order, 2FA required, TOTP enrolment, sign-in with TOTP, step-up, 
   assert.match(security.html, /id="attention"/);
   assert.equal(security.state.status.twoFactorRequired, true);
   assert.equal(security.state.status.compliant, false);
+  assert.ok(security.state.now >= deadline);
   assert.deepEqual(security.state.status.recommendations, ["enable_two_factor"]);
   assert.equal(security.state.status.contactEmail, EMAIL);
   assert.equal((await tab.post("/api/orders")).body.error, "enrollment_required");
+  await tab.post("/api/signout");
+  await tab.page("/signin");
+  const lateSignin = await tab.post("/api/signin", { email: EMAIL, password: PASSWORD });
+  assert.equal(lateSignin.body.next, "/security", "after the deadline, sign-in sends the user to enrol");
+  assert.equal(lateSignin.body.enrollmentRequired, true);
+  await tab.page("/security"); // the new session's CSRF token
 
   // TOTP enrolment: the first method needs no step-up and brings a step-up token.
   const setup = await tab.post("/api/totp/begin");
@@ -188,6 +239,123 @@ test("sign-up, order, 2FA required, TOTP enrolment, sign-in with TOTP, step-up, 
   assert.ok(messages.some((m) => /a sign-in method was added/.test(m.subject) && /authenticator app/.test(m.text)));
   const mailbox = await tab.page("/mail");
   assert.equal(mailbox.state.messages.length, messages.length);
+});
+
+/** Signs `tab` in with email and password, then (if asked) the authenticator app; the answer
+ * of the last step, with its Set-Cookie lines. */
+async function signIn(tab, email, secret, { remember = false } = {}) {
+  await tab.page("/signin");
+  const signin = await tab.post("/api/signin", { email, password: PASSWORD });
+  if (signin.body.next === "/signin/2fa") {
+    await tab.page("/signin/2fa");
+    const verified = await tab.post("/api/signin/2fa/verify", { kind: "totp", value: await nextTotp(secret), remember });
+    assert.equal(verified.status, 200, JSON.stringify(verified.body));
+    verified.setCookies = tab.setCookies;
+    await tab.page("/security");
+    return verified;
+  }
+  signin.setCookies = tab.setCookies;
+  await tab.page("/security");
+  return signin;
+}
+
+test("remember this browser, forget it; recent security events; admin reset", async () => {
+  const email = "grace@example.com";
+  const tab = new Tab();
+  await tab.page("/signup");
+  assert.equal((await tab.post("/api/signup", { email, password: PASSWORD })).status, 201);
+  await tab.page("/security");
+  const setup = await tab.post("/api/totp/begin");
+  assert.equal((await tab.post("/api/totp/confirm", { code: await nextTotp(setup.body.secret, 0) })).status, 200);
+  await tab.post("/api/signout");
+
+  // "Don't ask again on this browser": the token goes into an HttpOnly, SameSite=Strict cookie
+  // of this account, never into the JSON answer.
+  const remembered = await signIn(tab, email, setup.body.secret, { remember: true });
+  assert.equal(remembered.body.next, "/orders");
+  const deviceLine = remembered.setCookies.find((line) => line.startsWith("device-"));
+  assert.ok(deviceLine, `a device cookie is set: ${remembered.setCookies}`);
+  assert.match(deviceLine, /; HttpOnly/);
+  assert.match(deviceLine, /; SameSite=Strict/);
+  assert.doesNotMatch(deviceLine, /; Secure/, "plain http on localhost");
+  const maxAge = Number(deviceLine.match(/Max-Age=(\d+)/)[1]);
+  assert.ok(Math.abs(maxAge - 30 * DAY) <= 5, `Max-Age is 30 days: ${maxAge}`);
+  const token = deviceLine.split(";")[0].split("=")[1];
+  assert.ok(!JSON.stringify(remembered.body).includes(token), "the token is not in the answer");
+  assert.ok(remembered.body.rememberedUntil > 0);
+  await tab.post("/api/signout");
+
+  // The next sign-in skips the second factor.
+  const skipped = await signIn(tab, email, setup.body.secret);
+  assert.equal(skipped.body.next, "/orders");
+  assert.equal(skipped.body.rememberedDevice, true);
+  let security = (await tab.getJson("/api/security")).body;
+  assert.equal(security.status.rememberedDevices.length, 1);
+  const [device] = security.status.rememberedDevices;
+  assert.equal(device.method, "totp");
+  assert.ok(device.lastUsed >= device.created);
+  assert.ok(device.expiresAt > security.now);
+
+  // The events the Security tab lists: newest first, without secrets.
+  const kinds = security.events.map((e) => e.kind);
+  assert.deepEqual(kinds.slice(0, 3), ["login_succeeded", "device_remembered", "login_succeeded"], kinds.join());
+  assert.equal(security.events[0].reason, "remembered_device");
+  assert.equal(security.events[1].method, "totp");
+  assert.equal(security.events[2].method, "totp");
+  assert.ok(kinds.includes("method_added"));
+  assert.ok(security.events.every((e) => e.at > 0));
+  assert.ok(!JSON.stringify(security.events).includes(token), "no token in the events");
+
+  // Forget it: the next sign-in asks for the second factor again and drops the cookie.
+  assert.equal((await tab.post("/api/devices/forget", { deviceId: device.id })).status, 200);
+  security = (await tab.getJson("/api/security")).body;
+  assert.deepEqual(security.status.rememberedDevices, []);
+  assert.equal(security.events[0].kind, "remembered_devices_revoked");
+  assert.equal(security.events[0].reason, "user");
+  assert.equal((await tab.post("/api/devices/forget", { deviceId: device.id })).status, 404);
+  await tab.post("/api/signout");
+  await tab.page("/signin");
+  const asked = await tab.post("/api/signin", { email, password: PASSWORD });
+  assert.equal(asked.body.next, "/signin/2fa");
+  assert.ok(tab.setCookies.some((line) => line.startsWith("device-") && /Max-Age=0/.test(line)), "the refused token's cookie is cleared");
+  assert.ok(![...tab.jar.keys()].some((name) => name.startsWith("device-")));
+  await tab.page("/signin/2fa");
+  const wrong = await tab.post("/api/signin/2fa/verify", { kind: "totp", value: "000000", remember: true });
+  assert.equal(wrong.status, 401);
+  const back = await tab.post("/api/signin/2fa/verify", { kind: "totp", value: await nextTotp(setup.body.secret), remember: true });
+  assert.equal(back.status, 200);
+  await tab.page("/security");
+  security = (await tab.getJson("/api/security")).body;
+  assert.ok(security.events.some((e) => e.kind === "login_failed" && e.reason === "invalid_code" && e.method === "totp"));
+  assert.equal(security.status.rememberedDevices.length, 1);
+
+  // "Forget all".
+  assert.equal((await tab.post("/api/devices/forget-all")).status, 200);
+  assert.deepEqual((await tab.getJson("/api/security")).body.status.rememberedDevices, []);
+
+  // Admin reset: the wrong password is refused; the right one removes the methods, records who
+  // and why, and mails the user.
+  const admin = new Tab();
+  assert.equal((await admin.page("/admin")).status, 200);
+  const reset = { email, actor: "Grace's admin", reason: "lost phone, identity checked" };
+  const refused = await admin.post("/api/admin/reset", { ...reset, password: "guess" });
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.error, "not_admin");
+  assert.equal((await admin.post("/api/admin/reset", { ...reset, email: "nobody@example.com", password: ADMIN_PASSWORD })).status, 404);
+  const done = await admin.post("/api/admin/reset", { ...reset, password: ADMIN_PASSWORD });
+  assert.equal(done.status, 200, JSON.stringify(done.body));
+  assert.equal(done.body.methodsRemoved, 1);
+  assert.equal(done.body.notices.sent, 1);
+  security = (await tab.getJson("/api/security")).body;
+  assert.deepEqual(security.status.methods, []);
+  assert.deepEqual(security.status.lastReset, { actor: reset.actor, reason: reset.reason, at: security.status.lastReset.at });
+  const event = security.events.find((e) => e.kind === "admin_reset");
+  assert.equal(event.actor, reset.actor);
+  assert.equal(event.reason, reset.reason);
+  assert.ok(security.events.some((e) => e.kind === "method_removed" && e.reason === "admin_reset"));
+  const [newest] = (await mail()).filter((m) => m.to === email);
+  assert.match(newest.subject, /your two-factor methods were reset/);
+  assert.match(newest.text, /lost phone, identity checked/);
 });
 
 test("the test clock is off unless asked for", async () => {

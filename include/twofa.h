@@ -91,7 +91,8 @@
 /*
  Hand the audit event `event_json` (the core's SecurityEvent JSON, never a secret) to the
  security log; answer with `twofa_operation_feed_emitted`. Events come after the change
- committed, right before DONE; how the host handles them cannot change the result.
+ committed, right after its WRITE (before the notices' SENDs); how the host handles them cannot
+ change the result.
  (Value 5 is `TWOFA_ACTION_WAIT`, used by conformance sessions.)
  */
 #define TWOFA_ACTION_EMIT 6

@@ -71,7 +71,7 @@ fn an_email_code_is_written_pending_sent_then_armed() {
         Outcome::MethodAdded(added) => assert!(added.step_up.is_some()),
         other => panic!("{other:?}"),
     }
-    assert_eq!(host.actions, ["load", "write", "send", "emit"], "the committed change, its notice, its event");
+    assert_eq!(host.actions, ["load", "write", "emit", "send"], "the committed change, its event, its notice");
     assert_eq!(host.sent[1].to, "a@example.com", "the new email method receives notices");
 }
 

@@ -56,7 +56,8 @@ pub const TWOFA_ACTION_DELETE: i32 = 3;
 pub const TWOFA_ACTION_SEND: i32 = 4;
 /// Hand the audit event `event_json` (the core's SecurityEvent JSON, never a secret) to the
 /// security log; answer with `twofa_operation_feed_emitted`. Events come after the change
-/// committed, right before DONE; how the host handles them cannot change the result.
+/// committed, right after its WRITE (before the notices' SENDs); how the host handles them cannot
+/// change the result.
 /// (Value 5 is `TWOFA_ACTION_WAIT`, used by conformance sessions.)
 pub const TWOFA_ACTION_EMIT: i32 = 6;
 

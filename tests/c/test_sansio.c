@@ -87,7 +87,7 @@ static void test_email_enroll_ops(void) {
     snprintf(request, sizeof request, "{\"op\":\"email_enroll_confirm\",\"code\":\"%s\"}", code);
     json = SENT;
     EXPECT_OK(run_op(core, e, "bea", request, T0 + 5, &o, &json, &err), &err);
-    CHECK_STR(o.trace, "LWSE."); /* the method_added notice to the new address */
+    CHECK_STR(o.trace, "LWES."); /* its event, then the method_added notice to the new address */
     CHECK_CONTAINS(json, "\"type\":\"method_added\"");
     CHECK_CONTAINS(json, "\"kind\":\"email\"");
     char *token = json_str(json, "token");
@@ -97,7 +97,7 @@ static void test_email_enroll_ops(void) {
     snprintf(request, sizeof request, "{\"op\":\"recovery_codes_generate\",\"step_up\":\"%s\"}", token ? token : "");
     json = SENT;
     EXPECT_OK(run_op(core, e, "bea", request, T0 + 6, &o, &json, &err), &err);
-    CHECK_STR(o.trace, "LWSE."); /* the notice to a@example.com */
+    CHECK_STR(o.trace, "LWES."); /* its event, then the notice to a@example.com */
     CHECK_INT(json_array_len(json, "codes"), 10);
     CHECK_CONTAINS(json, "\"sent\":1");
     jfree(json);

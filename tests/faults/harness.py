@@ -676,8 +676,6 @@ class Harness:
             expected = f"the answer {op.step.get('expect', 'ok')} (absorbed)" + (f" or {want}" if want else "")
             raise Violation(f"{label}: answered {answer.got}, expected {expected}{details}")
         assert answer.error is not None
-        if answer.events:
-            raise Violation(f"{label}: the step failed ({answer.got}) but emitted {event_kinds(answer)}{details}")
         callback = answer.error["callback"]
         if callback is not None:
             verb = faulted.split(" ", 1)[0]
@@ -713,6 +711,13 @@ class Harness:
                 print(f"    {answer.got}: {sorted(changed(op.before, after))} {state}", file=sys.stderr)
         else:
             self.renewed += bool(renewed)
+        # Events follow the commit (before any notice): a trap at a notice comes after them.
+        emitted = event_kinds(op.answer) if committed else []
+        if event_kinds(answer) != emitted:
+            raise Violation(
+                f"{label}: the step failed ({answer.got}, {'after' if committed else 'before'} its commit) but"
+                f" emitted {event_kinds(answer)}, expected {emitted}{details}"
+            )
         for mail in answer.mails:
             code = code_in(mail.text)
             if code is None or op.op not in CODE_OPS:

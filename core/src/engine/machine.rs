@@ -7,11 +7,13 @@
 //! reporting and the delivery of audit events live here, once.
 //!
 //! ```text
-//! Load ─▶ decide ─▶ [Write claims] ─▶ Write/Delete record ─┬─▶ [Emit events] ─▶ Done
-//!   ▲                                      │ conflict      ├─▶ Send notices ─▶ [Emit events] ─▶ Done
+//! Load ─▶ decide ─▶ [Write claims] ─▶ Write/Delete record ─┬─▶ [Emit events] ─▶ [Send notices] ─▶ Done
+//!   ▲                                      │ conflict      │
 //!   └──────────────────────────────────────┘               └─▶ Send code ─▶ Load ─▶ arm (or discard) ─▶ Write ─▶ Done
 //! ```
 //! No outcome is reported, and no event emitted, before the write that records it has committed.
+//! Events go out right after that write, before the notices, so a mailer that fails (or a host
+//! that dies in it) cannot cost the audit log an event.
 
 use super::Core;
 use super::decide::{self, Change, Ctx, Decision, Then};
@@ -220,6 +222,7 @@ impl Operation {
             (stage, _) => {
                 self.claims.clear();
                 self.events.clear();
+                self.outbox.clear();
                 self.finish_with(Err(Error::Internal(format!(
                     "feedback does not match the pending action ({stage:?})"
                 ))));
@@ -227,22 +230,22 @@ impl Operation {
         }
     }
 
-    /// Ends with `result`, after emitting the pending audit events.
+    /// Ends with `result` (after the audit events still pending, if any).
     fn finish_with(&mut self, result: Result<Outcome, Error>) {
         self.result = Some(result);
         self.emit_next();
     }
 
+    /// Emits the pending audit events, then goes on: the notices still to send, or the end.
     fn emit_next(&mut self) {
-        match self.events.pop_front() {
-            Some(event) => {
-                self.stage = Stage::Emitting;
-                self.action = Action::Emit { event };
-            }
-            None => {
-                self.stage = Stage::Done;
-                self.action = Action::Done;
-            }
+        if let Some(event) = self.events.pop_front() {
+            self.stage = Stage::Emitting;
+            self.action = Action::Emit { event };
+        } else if self.outbox.is_empty() {
+            self.stage = Stage::Done;
+            self.action = Action::Done;
+        } else {
+            self.send_next();
         }
     }
 
@@ -474,7 +477,7 @@ impl Operation {
         self.result = Some(Ok(outcome));
         self.then = decision.then;
         self.outbox = decision.mail.into();
-        self.send_next();
+        self.emit_next();
     }
 
     fn send_next(&mut self) {

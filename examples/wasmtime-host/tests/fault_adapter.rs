@@ -165,6 +165,29 @@ fn mail_faults() {
     assert_eq!(r["mails"][0]["delivered"], true);
 }
 
+#[test]
+fn each_answer_reports_its_own_events_even_after_a_trap() {
+    let mut a = adapter();
+    let r = run(&mut a, "u", json!({"op": "set_contact_email", "address": "u@example.com"}));
+    let event = json!({"kind": "contact_email_changed", "user": "u", "at": T0, "method": null,
+        "method_id": null, "reason": null, "actor": null});
+    assert_eq!(r["events"], json!([event]), "{r}");
+    assert_eq!(run(&mut a, "u", json!({"op": "security_status"}))["events"], json!([]), "not the last command's");
+
+    // A trap at the notice comes after the commit, and after the events: they are reported.
+    let r = a.command(&format!("admin nobody {}", json!({"op": "reset_user", "actor": "ops", "reason": "lost"})));
+    assert_eq!((r["error"]["name"].clone(), r["events"].clone()), (json!("not_found"), json!([])), "{r}");
+    a.command("fault mail-crash 1");
+    let r = a.command(&format!("admin u {}", json!({"op": "reset_user", "actor": "ops", "reason": "lost"})));
+    assert_eq!(r["error"]["name"], "trap", "{r}");
+    assert_eq!(r["events"][0]["kind"], "admin_reset", "{r}");
+    assert_eq!(r["events"][0]["actor"], "ops", "{r}");
+    // A failed store call decides nothing: no event.
+    a.command("fault fail 1");
+    let r = run(&mut a, "u", json!({"op": "set_contact_email", "address": "w@example.com"}));
+    assert_eq!((r["error"]["name"].clone(), r["events"].clone()), (json!("storage"), json!([])), "{r}");
+}
+
 /// What the adapter relies on: wasmtime refuses to enter an instance that trapped, while a new
 /// instance of the same component over the same host store works.
 #[test]

@@ -108,32 +108,15 @@ impl Keyring {
 
     /// Seals `plaintext` under the active key, binding it to `aad`.
     pub(crate) fn seal(&self, rng: &dyn SecureRandom, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, Error> {
-        let keys = self.subkeys(&self.active)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill(&mut nonce).map_err(|_| rng_failed())?;
-        let mut buf = plaintext.to_vec();
-        keys.seal
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| Error::Internal("sealing failed".into()))?;
-        Ok(Sealed {
-            kid: self.active.clone(),
-            nonce: URL_SAFE_NO_PAD.encode(nonce),
-            ciphertext: URL_SAFE_NO_PAD.encode(&buf),
-        })
+        let (nonce, ciphertext) = aead_seal(&self.subkeys(&self.active)?.seal, rng, aad, plaintext)?;
+        Ok(Sealed { kid: self.active.clone(), nonce, ciphertext })
     }
 
     /// Opens a sealed secret; fails if it was sealed for another `aad` or tampered with.
     pub(crate) fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<Vec<u8>, Error> {
         let keys = self.subkeys(&sealed.kid)?;
-        let corrupt = || Error::Storage("a sealed secret does not open (wrong key or tampered)".into());
-        let nonce: [u8; NONCE_LEN] =
-            URL_SAFE_NO_PAD.decode(&sealed.nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(corrupt)?;
-        let mut buf = URL_SAFE_NO_PAD.decode(&sealed.ciphertext).map_err(|_| corrupt())?;
-        let plain = keys
-            .seal
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| corrupt())?;
-        Ok(plain.to_vec())
+        aead_open(&keys.seal, &sealed.nonce, &sealed.ciphertext, aad)
+            .ok_or_else(|| Error::Storage("a sealed secret does not open (wrong key or tampered)".into()))
     }
 
     /// The MAC input: length-prefixed domain and user, then the value.
@@ -194,27 +177,38 @@ impl ExportKey {
 
     /// Seals `plaintext` bound to `aad`: (nonce, ciphertext with tag), both base64url.
     pub(crate) fn seal(&self, rng: &dyn SecureRandom, aad: &[u8], plaintext: &[u8]) -> Result<(String, String), Error> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill(&mut nonce).map_err(|_| rng_failed())?;
-        let mut buf = plaintext.to_vec();
-        self.0
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| Error::Internal("sealing failed".into()))?;
-        Ok((URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(&buf)))
+        aead_seal(&self.0, rng, aad, plaintext)
     }
 
     /// Opens what [`ExportKey::seal`] made; a wrong key, `aad` or any changed byte fails.
     pub(crate) fn open(&self, nonce: &str, ciphertext: &str, aad: &[u8]) -> Result<Vec<u8>, Error> {
-        let refused = || Error::invalid("document: does not open (wrong key, another user, or tampered)");
-        let nonce: [u8; NONCE_LEN] =
-            URL_SAFE_NO_PAD.decode(nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(refused)?;
-        let mut buf = URL_SAFE_NO_PAD.decode(ciphertext).map_err(|_| refused())?;
-        let plain = self
-            .0
-            .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-            .map_err(|_| refused())?;
-        Ok(plain.to_vec())
+        aead_open(&self.0, nonce, ciphertext, aad)
+            .ok_or_else(|| Error::invalid("document: does not open (wrong key, another user, or tampered)"))
     }
+}
+
+/// AES-256-GCM under a fresh random nonce: (nonce, ciphertext with tag), both base64url.
+fn aead_seal(
+    key: &LessSafeKey,
+    rng: &dyn SecureRandom,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<(String, String), Error> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce).map_err(|_| rng_failed())?;
+    let mut buf = plaintext.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+        .map_err(|_| Error::Internal("sealing failed".into()))?;
+    Ok((URL_SAFE_NO_PAD.encode(nonce), URL_SAFE_NO_PAD.encode(&buf)))
+}
+
+/// Opens what [`aead_seal`] made; `None` for malformed base64, a wrong key or `aad`, or any
+/// changed byte (the caller says which error that is).
+fn aead_open(key: &LessSafeKey, nonce: &str, ciphertext: &str, aad: &[u8]) -> Option<Vec<u8>> {
+    let nonce: [u8; NONCE_LEN] = URL_SAFE_NO_PAD.decode(nonce).ok()?.try_into().ok()?;
+    let mut buf = URL_SAFE_NO_PAD.decode(ciphertext).ok()?;
+    let plain = key.open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf).ok()?;
+    Some(plain.to_vec())
 }
 
 fn rng_failed() -> Error {

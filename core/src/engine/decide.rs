@@ -179,11 +179,7 @@ fn method_info(m: &Method) -> MethodInfo {
 }
 
 fn validate_label(label: &str) -> Result<String, Error> {
-    let label = label.trim();
-    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
-        return Err(Error::invalid("name: 1 to 64 characters without control characters"));
-    }
-    Ok(label.to_string())
+    validate_text("name", label, 64)
 }
 
 /// `j***@example.com`: enough for the user to recognise, little for someone with the password.
@@ -453,8 +449,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
                 .position(|d| &d.id == device_id && d.expires > now)
                 .ok_or_else(|| Error::NotFound(format!("remembered device {device_id}")))?;
             r.remembered.remove(pos);
-            let mut event = ctx.event(EventKind::RememberedDevicesRevoked).because("user");
-            event.method_id = Some(device_id.clone());
+            let event = ctx.event(EventKind::RememberedDevicesRevoked).because("user").device(device_id);
             Ok(ctx.put(r, Ok(Outcome::Done(Notices::default()))).with_event(event))
         }
 
@@ -655,8 +650,7 @@ fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord, device_token: Option<&str>) -> 
     if let Some(i) = device_token.and_then(|t| remembered_device(ctx, &r, t)) {
         let device = &mut r.remembered[i];
         device.last_used = Some(ctx.now);
-        let mut event = ctx.event(EventKind::LoginSucceeded).because("remembered_device");
-        event.method_id = Some(device.id.clone());
+        let event = ctx.event(EventKind::LoginSucceeded).because("remembered_device").device(&device.id);
         let outcome = Outcome::Challenge(LoginChallenge { remembered_device: Some(device.id.clone()), ..skipped });
         return Ok(ctx.put(r, Ok(outcome)).with_event(event));
     }
@@ -812,9 +806,7 @@ fn login_verify(
     events.insert(0, ctx.event(EventKind::LoginSucceeded).about(proof.kind(), method_id.clone()));
     let device_token = if remember {
         let token = remember_device(ctx, &mut r, proof.kind())?;
-        let mut event = ctx.event(EventKind::DeviceRemembered).about(proof.kind(), None);
-        event.method_id = Some(token.device_id.clone());
-        events.push(event);
+        events.push(ctx.event(EventKind::DeviceRemembered).about(proof.kind(), None).device(&token.device_id));
         Some(token)
     } else {
         None
@@ -830,7 +822,8 @@ fn login_verify(
     Ok(Decision { events, ..ctx.put_with_notices(r, outcome, mail) })
 }
 
-/// Checks an administrator's name or reason: 1 to `max` characters, no control characters.
+/// Checks a label, an administrator's name or a reason: trimmed, 1 to `max` characters, no
+/// control characters.
 fn validate_text(field: &str, value: &str, max: usize) -> Result<String, Error> {
     let value = value.trim();
     if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {

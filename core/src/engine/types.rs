@@ -642,6 +642,12 @@ impl SecurityEvent {
         self
     }
 
+    /// The same event about a remembered device (its id in `method_id`).
+    pub(crate) fn device(mut self, id: &str) -> SecurityEvent {
+        self.method_id = Some(id.to_string());
+        self
+    }
+
     /// The same event with a reason.
     pub(crate) fn because(mut self, reason: &str) -> SecurityEvent {
         self.reason = Some(reason.to_string());

@@ -585,17 +585,54 @@ twofa_status twofa_security_status(const twofa_engine *engine,
                                    twofa_error **err);
 
 /*
- `set-contact-email`: where security notices go; the previous address is told →
- `{"type":"done","sent":N,"failed":[...]}`.
+ `set-contact-email`: where security notices go, for an address the host has already proved.
+ Once the user has a usable method or recovery codes, `step_up_token` must be a valid step-up
+ token (else `TWOFA_STEP_UP_REQUIRED`); while they have neither, NULL is enough. The notice
+ goes to the previous address and to the new one → `{"type":"done","sent":N,"failed":[...]}`.
+ `twofa_contact_email_begin` / `twofa_contact_email_confirm` prove the address with a code
+ instead.
 
  # Safety
- As `twofa_security_status`.
+ As `twofa_security_status`; `step_up_token` NULL or NUL-terminated.
  */
 twofa_status twofa_set_contact_email(const twofa_engine *engine,
                                      const char *user,
                                      const char *address,
+                                     const char *step_up_token,
                                      char **out_json,
                                      twofa_error **err);
+
+/*
+ `contact-email-begin`: emails a code to a new notice address, to prove it →
+ `{"type":"code_sent","sent_to","expires_at","resend_after"}`. `step_up_token` as for
+ `twofa_set_contact_email`. Another code within `email_code.resend_cooldown_secs`, or over the
+ address's budget (`email_code.address_limit` codes per `address_window_secs`, across users),
+ is `TWOFA_RATE_LIMITED`; a code that reached no one is `TWOFA_MAIL`.
+
+ # Safety
+ As `twofa_security_status`; `step_up_token` NULL or NUL-terminated.
+ */
+twofa_status twofa_contact_email_begin(const twofa_engine *engine,
+                                       const char *user,
+                                       const char *address,
+                                       const char *step_up_token,
+                                       char **out_json,
+                                       twofa_error **err);
+
+/*
+ `contact-email-confirm`: makes the address of `twofa_contact_email_begin` the notice address
+ with the code sent to it; the previous and the new address are told →
+ `{"type":"done","sent":N,"failed":[...]}`. A wrong code is `TWOFA_INVALID_CODE` (counted).
+
+ # Safety
+ As `twofa_security_status`; `step_up_token` NULL or NUL-terminated.
+ */
+twofa_status twofa_contact_email_confirm(const twofa_engine *engine,
+                                         const char *user,
+                                         const char *code,
+                                         const char *step_up_token,
+                                         char **out_json,
+                                         twofa_error **err);
 
 /*
  `mark-order-created`: from now on 2FA is required for the user.

@@ -29,7 +29,8 @@ export interface Message {
 
 /** Delivers a message; throwing (or rejecting) means it was not delivered. */
 export type Mailer = (message: Message) => unknown;
-/** The current Unix time in seconds. */
+/** The current Unix time in seconds (0 to 253402300799, the end of year 9999; anything else
+ * fails the operation with `internal`). */
 export type Clock = () => number;
 
 /** What an audit event reports. */
@@ -328,7 +329,13 @@ export interface Admin {
 export class Engine {
   constructor(config: Config, options?: EngineOptions);
   securityStatus(user: string): Promise<SecurityStatus>;
-  setContactEmail(user: string, address: string): Promise<Notices>;
+  /** Sets the notice address at once (unproved); the old and the new address are told. Needs a
+   * step-up token once the user has a usable method or recovery codes. */
+  setContactEmail(user: string, address: string, stepUp?: StepUp): Promise<Notices>;
+  /** Emails a confirmation code to a new notice address (step-up as for `setContactEmail`). */
+  contactEmailBegin(user: string, address: string, stepUp?: StepUp): Promise<CodeSent>;
+  /** Makes the address proved by the code of `contactEmailBegin` the contact email. */
+  contactEmailConfirm(user: string, code: string, stepUp?: StepUp): Promise<Notices>;
   markOrderCreated(user: string): Promise<void>;
   totpEnrollBegin(user: string, accountName: string, stepUp?: StepUp): Promise<TotpSetup>;
   totpEnrollConfirm(user: string, code: string, stepUp?: StepUp): Promise<MethodAdded>;

@@ -44,7 +44,7 @@ fn main() -> Result<()> {
     let engine = open_engine(&clock, &mailer)?;
 
     heading("1. The account places its first order: 2FA becomes required");
-    engine.set_contact_email(USER, ALICE)?;
+    engine.set_contact_email(USER, ALICE, None)?;
     engine.mark_order_created(USER)?;
     print_status(&engine.security_status(USER)?, &clock);
 

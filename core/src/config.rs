@@ -60,6 +60,12 @@ pub struct Config {
     /// opened with this config. Default `false`: a user-facing config can never open one.
     #[serde(default)]
     pub admin: bool,
+    /// The record schema this engine writes (default: the newest, 2). During a rolling upgrade
+    /// from an engine that writes schema 1, set 1 on every new server until no old one is left,
+    /// then remove it (docs/scaling.md). A record already stored in a newer schema is never
+    /// written back in an older one.
+    #[serde(default = "default_write_schema")]
+    pub write_schema: u32,
 }
 
 /// Enforcement of the 2FA requirement.
@@ -191,13 +197,27 @@ pub struct EmailCodeConfig {
     pub ttl_secs: u64,
     /// Wrong tries after which a code dies (default 5).
     pub max_tries: u32,
-    /// Seconds after arming before another code may be sent (default 60).
+    /// Seconds after a code is issued before another one for the same user and purpose may be
+    /// sent (default 60). A code whose delivery failed lifts it; a code that died of
+    /// `max_tries` keeps it.
     pub resend_cooldown_secs: u64,
+    /// Enrolment and contact-confirmation codes one address may receive per
+    /// `address_window_secs`, across all users (default 10, 1 to 1000).
+    pub address_limit: u32,
+    /// The window of `address_limit` in seconds (default 3600, 60 to 86400).
+    pub address_window_secs: u64,
 }
 
 impl Default for EmailCodeConfig {
     fn default() -> Self {
-        EmailCodeConfig { digits: 6, ttl_secs: 600, max_tries: 5, resend_cooldown_secs: 60 }
+        EmailCodeConfig {
+            digits: 6,
+            ttl_secs: 600,
+            max_tries: 5,
+            resend_cooldown_secs: 60,
+            address_limit: 10,
+            address_window_secs: 3_600,
+        }
     }
 }
 
@@ -245,6 +265,10 @@ fn default_conflict_retries() -> u32 {
     32
 }
 
+fn default_write_schema() -> u32 {
+    crate::record::SCHEMA
+}
+
 impl Config {
     /// A config with the given issuer and one master key, every other field at its default.
     pub fn new(issuer: impl Into<String>, key_id: impl Into<String>, secret_b64: impl Into<String>) -> Config {
@@ -264,6 +288,7 @@ impl Config {
             policy: PolicyConfig::default(),
             remember_device: RememberDeviceConfig::default(),
             admin: false,
+            write_schema: default_write_schema(),
         }
     }
 
@@ -327,6 +352,12 @@ impl Config {
         if e.resend_cooldown_secs > e.ttl_secs {
             return bad("email_code.resend_cooldown_secs", "must not exceed ttl_secs");
         }
+        if !(1..=1_000).contains(&e.address_limit) {
+            return bad("email_code.address_limit", "must be 1 to 1000");
+        }
+        if !(60..=86_400).contains(&e.address_window_secs) {
+            return bad("email_code.address_window_secs", "must be 60 to 86400");
+        }
         let l = &self.lockout;
         if !(1..=100).contains(&l.threshold) {
             return bad("lockout.threshold", "must be 1 to 100 (NIST SP 800-63B)");
@@ -355,6 +386,9 @@ impl Config {
         }
         if !(3_600..=400 * 86_400).contains(&self.remember_device.ttl_secs) {
             return bad("remember_device.ttl_secs", "must be 3600 to 34560000 (1 hour to 400 days)");
+        }
+        if !(crate::record::OLDEST_SCHEMA..=crate::record::SCHEMA).contains(&self.write_schema) {
+            return bad("write_schema", "must be 1 or 2");
         }
         if let Some(w) = &self.webauthn {
             crate::webauthn::RelyingParty::new(w)?;

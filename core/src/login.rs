@@ -14,9 +14,13 @@
 //!
 //! **Step-up tokens** are stateless, so issuing one writes nothing and the record does not grow
 //! with sign-ins: a token is `expires ‖ nonce ‖ tag` (base64url), the tag an HMAC under the
-//! active key over the user, the record's `step_up_epoch`, the expiry and the nonce. A token
-//! verifies until it expires, under any configured key (so keys can rotate), and only while the
-//! epoch it was made for is current: bumping the epoch revokes every token issued before.
+//! active key over the user, the record's `generation` and `step_up_epoch`, the expiry and the
+//! nonce. A token verifies until it expires, under any configured key (so keys can rotate), and
+//! only while the epoch it was made for is current (bumping the epoch revokes every token issued
+//! before) in the record it was made for (a deleted and recreated record has a new generation).
+//!
+//! **Who needs one**: a user with a usable method (flagged WebAuthn devices do not count) or
+//! recovery codes left. A user with neither is treated as a user without 2FA.
 
 use crate::Error;
 use crate::config::{Config, LockoutConfig};
@@ -84,9 +88,11 @@ impl fmt::Debug for StepUpToken {
 /// The bytes of a step-up token before base64url: expiry (8), nonce (16), tag (32).
 const STEP_UP_LEN: usize = 8 + 16 + 32;
 
-/// What a step-up tag covers besides the user: the epoch, the expiry and the nonce.
-fn step_up_message(epoch: u64, expires: u64, nonce: &[u8]) -> Vec<u8> {
-    [&epoch.to_be_bytes()[..], &expires.to_be_bytes(), nonce].concat()
+/// What a step-up tag covers besides the user: the epoch, the expiry, the nonce and the record's
+/// generation (empty for a schema 1 record, which has none).
+fn step_up_message(record: &UserRecord, expires: u64, nonce: &[u8]) -> Vec<u8> {
+    let generation = record.generation.as_deref().unwrap_or("").as_bytes();
+    [&record.step_up_epoch.to_be_bytes()[..], &expires.to_be_bytes(), nonce, generation].concat()
 }
 
 /// Issues a step-up token for `user`, valid until the record's step-up epoch changes or
@@ -101,12 +107,12 @@ pub(crate) fn issue_step_up(
 ) -> Result<StepUpToken, Error> {
     let expires_at = now.saturating_add(config.lifetimes.step_up_secs);
     let nonce = crate::crypto::random_bytes(rng, 16)?;
-    let tag = keyring.tag(STEP_UP_DOMAIN, user, &step_up_message(record.step_up_epoch, expires_at, &nonce))?;
+    let tag = keyring.tag(STEP_UP_DOMAIN, user, &step_up_message(record, expires_at, &nonce))?;
     let token = [&expires_at.to_be_bytes()[..], &nonce, tag.as_ref()].concat();
     Ok(StepUpToken { token: URL_SAFE_NO_PAD.encode(token), expires_at })
 }
 
-/// Requires a valid step-up token whenever the user has a confirmed method.
+/// Requires a valid step-up token whenever the user has a usable method or recovery codes.
 pub(crate) fn require_step_up(
     record: &UserRecord,
     keyring: &Keyring,
@@ -114,7 +120,7 @@ pub(crate) fn require_step_up(
     token: Option<&str>,
     now: u64,
 ) -> Result<(), Error> {
-    if record.methods.is_empty() {
+    if !record.has_usable_method() && record.recovery.is_empty() {
         return Ok(());
     }
     let Some(token) = token else { return Err(Error::StepUpRequired) };
@@ -128,7 +134,7 @@ pub(crate) fn require_step_up(
     let (expires, rest) = bytes.split_at(8);
     let (nonce, tag) = rest.split_at(16);
     let expires = u64::from_be_bytes(expires.try_into().map_err(|_| Error::StepUpRequired)?);
-    let message = step_up_message(record.step_up_epoch, expires, nonce);
+    let message = step_up_message(record, expires, nonce);
     if expires > now && keyring.verify_tag(STEP_UP_DOMAIN, user, &message, tag) {
         Ok(())
     } else {

@@ -1,7 +1,10 @@
 //! Policy: when 2FA is required, whether a user complies, what may be removed, what to recommend.
 //!
-//! 2FA is required once the account has created orders (`mark_order_created`). Only confirmed
-//! methods count; recovery codes never do.
+//! 2FA is required once the account has created orders (`mark_order_created`). Only confirmed,
+//! usable methods count: recovery codes never do, and neither does a WebAuthn device flagged as
+//! possibly cloned (it cannot sign in). A user whose only methods are flagged devices is a user
+//! without methods here: the grace period and `enrollment_required` apply, recovery codes still
+//! sign in, and an administrator can reset the user; nothing is a dead end.
 
 use crate::config::PolicyConfig;
 use crate::record::{MethodData, UserRecord};
@@ -88,23 +91,25 @@ pub(crate) fn required(record: &UserRecord) -> bool {
 /// While 2FA is required but not set up: the Unix time from which sign-in is blocked until the
 /// user enrols (the first order plus the grace period).
 pub(crate) fn enrollment_deadline(record: &UserRecord, cfg: &PolicyConfig) -> Option<u64> {
-    let since = record.orders_created_at.filter(|_| record.methods.is_empty())?;
+    let since = record.orders_created_at.filter(|_| !record.has_usable_method())?;
     Some(since.saturating_add(cfg.grace_period_secs))
 }
 
 /// Whether the user meets the policy.
 pub(crate) fn complies(record: &UserRecord) -> bool {
-    !required(record) || !record.methods.is_empty()
+    !required(record) || record.has_usable_method()
 }
 
-/// Whether removing one method would leave a user who must have 2FA with none.
-pub(crate) fn may_remove(record: &UserRecord) -> bool {
-    !required(record) || record.methods.len() > 1
+/// Whether removing the method `id` would leave a user who must have 2FA without a usable one
+/// (a flagged device may always go: it does not count).
+pub(crate) fn may_remove(record: &UserRecord, id: &str) -> bool {
+    let counts = record.methods.iter().any(|m| m.id == id && m.usable());
+    !required(record) || !counts || record.methods.iter().any(|m| m.id != id && m.usable())
 }
 
 /// What to recommend, most important first.
 pub(crate) fn recommendations(record: &UserRecord) -> Vec<Recommendation> {
-    let kinds: Vec<MethodKind> = record.methods.iter().map(|m| m.data.kind()).collect();
+    let kinds: Vec<MethodKind> = record.methods.iter().filter(|m| m.usable()).map(|m| m.data.kind()).collect();
     let mut out = Vec::new();
     if kinds.is_empty() {
         if required(record) {

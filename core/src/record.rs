@@ -4,6 +4,13 @@
 //! schema is refused ([`Error::UnsupportedSchema`]), never rewritten. Expired challenges, codes,
 //! enrolments and tokens are pruned on every write. Nothing in it is a secret in clear: TOTP seeds
 //! are sealed, codes and tokens are keyed hashes.
+//!
+//! **Schemas and rolling upgrades.** Schema 2 adds fields that schema 1 engines would drop when
+//! they rewrite a record (they ignore what they do not know). So an engine writes the schema of
+//! `write_schema` (default 2), or the record's own schema when that is newer: with
+//! `write_schema: 1` it writes exactly what a schema 1 engine writes ([`SCHEMA_2_ONLY`] is left
+//! out), and a schema 2 record is never written back as schema 1. Every new field is listed there,
+//! so later schemas extend one mechanism (docs/scaling.md gives the upgrade order).
 
 use crate::Error;
 use crate::config::TotpAlgorithm;
@@ -13,8 +20,23 @@ use crate::policy::MethodKind;
 use crate::webauthn::{AuthenticationChallenge, RegistrationState, StoredCredential};
 use serde::{Deserialize, Serialize};
 
-/// The schema version this engine writes.
-pub(crate) const SCHEMA: u32 = 1;
+/// The newest schema this engine reads and writes.
+pub(crate) const SCHEMA: u32 = 2;
+/// The oldest schema this engine can still write (`write_schema`).
+pub(crate) const OLDEST_SCHEMA: u32 = 1;
+
+/// Where schema 2 added fields, as (object path, field): what a schema 1 write leaves out.
+/// `*` stands for every code of a slot (`pending`, `armed`).
+const SCHEMA_2_ONLY: &[(&[&str], &str)] = &[
+    (&[], "generation"),
+    (&[], "contact_code"),
+    (&["enroll_code"], "earlier"),
+    (&["enroll_code"], "resend_at"),
+    (&["login_code"], "earlier"),
+    (&["login_code"], "resend_at"),
+    (&["enroll_code", "*"], "challenge"),
+    (&["login_code", "*"], "challenge"),
+];
 
 /// The store key of a user's record.
 pub(crate) fn user_key(user: &str) -> String {
@@ -24,6 +46,22 @@ pub(crate) fn user_key(user: &str) -> String {
 /// The store key that claims a WebAuthn credential id for one user (ids are globally unique).
 pub(crate) fn credential_key(credential_id: &str) -> String {
     format!("webauthn-credential/{credential_id}")
+}
+
+/// The store key of an address's code budget: `address_hash` is a keyed hash of the address, so
+/// the store never holds it in clear.
+pub(crate) fn address_budget_key(address_hash: &str) -> String {
+    format!("email-address/{address_hash}")
+}
+
+/// How many codes one address received in the current window (stored under
+/// [`address_budget_key`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AddressBudget {
+    /// When the window started.
+    pub since: u64,
+    /// Codes sent in it.
+    pub sent: u32,
 }
 
 /// Checks a host user id: 1 to 256 bytes, no control characters.
@@ -38,6 +76,10 @@ pub(crate) fn validate_user(user: &str) -> Result<(), Error> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct UserRecord {
     pub schema: u32,
+    /// A random id made with the record (schema 2) and never changed: every token is bound to
+    /// it, so no token survives the deletion of the record it was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
     /// Confirmed methods, in the order they were added.
     #[serde(default)]
     pub methods: Vec<Method>,
@@ -48,9 +90,12 @@ pub(crate) struct UserRecord {
     /// The code confirming a new email address.
     #[serde(default, skip_serializing_if = "CodeSlot::is_empty")]
     pub enroll_code: CodeSlot,
-    /// The sign-in code.
+    /// The sign-in codes, each bound to its challenge.
     #[serde(default, skip_serializing_if = "CodeSlot::is_empty")]
     pub login_code: CodeSlot,
+    /// The code confirming a new contact address (schema 2).
+    #[serde(default, skip_serializing_if = "CodeSlot::is_empty")]
+    pub contact_code: CodeSlot,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub challenges: Vec<Challenge>,
     /// Bumped to revoke every step-up token issued before (tokens are stateless, see
@@ -106,6 +151,21 @@ pub(crate) struct Method {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<u64>,
     pub data: MethodData,
+}
+
+impl Method {
+    /// Whether it can sign in: every method but a WebAuthn device flagged as possibly cloned.
+    pub(crate) fn usable(&self) -> bool {
+        !matches!(self.data, MethodData::Webauthn { flagged: true, .. })
+    }
+
+    /// The WebAuthn credential id, for a WebAuthn device.
+    pub(crate) fn credential_id(&self) -> Option<&str> {
+        match &self.data {
+            MethodData::Webauthn { credential, .. } => Some(credential.id()),
+            _ => None,
+        }
+    }
 }
 
 /// What a method stores.
@@ -168,20 +228,49 @@ pub(crate) struct EmailCode {
     /// Kept after use until it expires, so a second use is reported as `replayed`.
     #[serde(default)]
     pub used: bool,
+    /// For sign-in codes: the challenge it was sent for, the only one it completes (schema 2;
+    /// a code without one, written by a schema 1 engine, completes any of the user's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
 }
 
-/// A purpose's codes: one written but not yet delivered, one delivered and usable.
+/// A purpose's codes: one written but not yet delivered, the newest delivered one, and (sign-in
+/// codes only) those delivered for other live challenges.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct CodeSlot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<EmailCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub armed: Option<EmailCode>,
+    /// Armed sign-in codes of other live challenges, oldest first (schema 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<EmailCode>,
+    /// No new code before this time, though no live code says so: set when a code dies of
+    /// `max_tries` (schema 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_at: Option<u64>,
 }
 
 impl CodeSlot {
     fn is_empty(&self) -> bool {
-        self.pending.is_none() && self.armed.is_none()
+        self.pending.is_none() && self.armed.is_none() && self.earlier.is_empty() && self.resend_at.is_none()
+    }
+
+    /// Drops every code and the cooldown.
+    pub(crate) fn clear(&mut self) {
+        *self = CodeSlot::default();
+    }
+
+    fn prune(&mut self, now: u64) {
+        for code in [&mut self.pending, &mut self.armed] {
+            if code.as_ref().is_some_and(|c| c.expires <= now) {
+                *code = None;
+            }
+        }
+        self.earlier.retain(|c| c.expires > now);
+        if self.resend_at.is_some_and(|t| t <= now) {
+            self.resend_at = None;
+        }
     }
 }
 
@@ -203,11 +292,13 @@ impl Default for UserRecord {
     fn default() -> UserRecord {
         UserRecord {
             schema: SCHEMA,
+            generation: None,
             methods: Vec::new(),
             pending_totp: None,
             pending_webauthn: None,
             enroll_code: CodeSlot::default(),
             login_code: CodeSlot::default(),
+            contact_code: CodeSlot::default(),
             challenges: Vec::new(),
             step_up_epoch: 0,
             recovery: Vec::new(),
@@ -245,9 +336,19 @@ impl UserRecord {
         }
     }
 
-    /// The bytes to store.
+    /// The bytes to store, in the record's schema (see the module documentation).
     pub(crate) fn to_bytes(&self) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(self).map_err(|e| Error::Internal(format!("record serialisation: {e}")))
+        let failed = |e: serde_json::Error| Error::Internal(format!("record serialisation: {e}"));
+        if self.schema >= SCHEMA {
+            return serde_json::to_vec(self).map_err(failed);
+        }
+        let mut value = serde_json::to_value(self).map_err(failed)?;
+        for (path, field) in SCHEMA_2_ONLY {
+            for object in objects_at(&mut value, path) {
+                object.remove(*field);
+            }
+        }
+        serde_json::to_vec(&value).map_err(failed)
     }
 
     /// A fresh method id such as `totp-3`.
@@ -259,18 +360,14 @@ impl UserRecord {
     /// Drops everything that has expired by `now`.
     pub(crate) fn prune(&mut self, now: u64) {
         self.challenges.retain(|c| c.expires > now);
+        for slot in [&mut self.enroll_code, &mut self.login_code, &mut self.contact_code] {
+            slot.prune(now);
+        }
         if self.pending_totp.as_ref().is_some_and(|p| p.expires <= now) {
             self.pending_totp = None;
         }
         if self.pending_webauthn.as_ref().is_some_and(|p| p.expires <= now) {
             self.pending_webauthn = None;
-        }
-        for slot in [&mut self.enroll_code, &mut self.login_code] {
-            for code in [&mut slot.pending, &mut slot.armed] {
-                if code.as_ref().is_some_and(|c| c.expires <= now) {
-                    *code = None;
-                }
-            }
         }
         if self.locked_until.is_some_and(|t| t <= now) {
             self.locked_until = None;
@@ -290,6 +387,12 @@ impl UserRecord {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Whether the user has a method that can sign in: any but a flagged WebAuthn device. A user
+    /// whose only methods are flagged devices meets the rules of a user without methods.
+    pub(crate) fn has_usable_method(&self) -> bool {
+        self.methods.iter().any(Method::usable)
     }
 
     /// The position of the user's confirmed TOTP method.
@@ -318,5 +421,27 @@ impl UserRecord {
             }
         }
         out
+    }
+}
+
+/// The JSON objects at `path` under `value` (`*`: each code of a slot).
+fn objects_at<'v>(
+    value: &'v mut serde_json::Value,
+    path: &[&str],
+) -> Vec<&'v mut serde_json::Map<String, serde_json::Value>> {
+    match path.split_first() {
+        None => value.as_object_mut().into_iter().collect(),
+        Some((&"*", rest)) => match value.as_object_mut() {
+            Some(slot) => slot
+                .iter_mut()
+                .filter(|(k, _)| k.as_str() == "pending" || k.as_str() == "armed")
+                .flat_map(|(_, v)| objects_at(v, rest))
+                .collect(),
+            None => Vec::new(),
+        },
+        Some((key, rest)) => match value.get_mut(*key) {
+            Some(v) => objects_at(v, rest),
+            None => Vec::new(),
+        },
     }
 }

@@ -3,6 +3,12 @@
 //! The time is always passed in (never read from the clock here). A check reports the step a code
 //! counts for, the earliest matching step after the last accepted one, or that it matched only
 //! used steps (a replay).
+//!
+//! Clock range: the largest time accepted is [`MAX_CLOCK`], 253402300799 (9999-12-31T23:59:59Z).
+//! A later clock is refused as an invalid clock by [`check_clock`] (`internal`, like a clock that
+//! fails), never clamped: near 2^64 a saturating step-to-time conversion would map step s+1 onto
+//! step s's time, so one code would count twice. Every step-to-time conversion is checked
+//! arithmetic.
 
 use crate::Error;
 use crate::config::{TotpAlgorithm, TotpConfig};
@@ -10,6 +16,21 @@ use crate::crypto::{Keyring, random_bytes};
 use crate::record::TotpSeed;
 use ring::rand::SecureRandom;
 use totp_rs::{Algorithm, Builder, Secret};
+
+/// The largest Unix time (seconds) twofa accepts: 9999-12-31T23:59:59Z. Clocks beyond it are
+/// refused by [`check_clock`] (see the module notes).
+pub(crate) const MAX_CLOCK: u64 = 253_402_300_799;
+
+/// `now` itself, or for a clock beyond [`MAX_CLOCK`] `internal` ("clock: ... is beyond ..."), the
+/// error of a clock that fails.
+pub(crate) fn check_clock(now: u64) -> Result<u64, Error> {
+    if now > MAX_CLOCK {
+        return Err(Error::Internal(format!(
+            "clock: {now} is beyond the largest time twofa accepts ({MAX_CLOCK}, 9999-12-31T23:59:59Z)"
+        )));
+    }
+    Ok(now)
+}
 
 /// Associated data that binds a sealed seed to its user.
 fn aad(user: &str) -> Vec<u8> {
@@ -88,6 +109,9 @@ pub(crate) enum Match {
 /// `skew` steps. Every step of the window is computed and compared in constant time; a code that
 /// matches several steps (two steps can share a code) counts for the earliest one later than
 /// `seed.last_step`, so a coincidence with a used step never turns a fresh code into a replay.
+///
+/// A `now` beyond [`MAX_CLOCK`] is refused ([`check_clock`]); a step whose start time does not fit
+/// in a `u64` is never compared (checked arithmetic: no two steps share a time).
 pub(crate) fn check(
     keyring: &Keyring,
     user: &str,
@@ -96,6 +120,10 @@ pub(crate) fn check(
     now: u64,
     skew: u8,
 ) -> Result<Match, Error> {
+    let now = check_clock(now)?;
+    if seed.period == 0 {
+        return Err(Error::Storage("stored TOTP parameters are invalid".into()));
+    }
     let secret = keyring.open(&seed.sealed, &aad(user))?;
     let totp = Builder::new()
         .with_algorithm(algorithm(seed.algorithm))
@@ -106,10 +134,13 @@ pub(crate) fn check(
         .build()
         .map_err(|_| Error::Storage("stored TOTP parameters are invalid".into()))?;
     let current = now / seed.period;
-    let steps = current.saturating_sub(u64::from(skew))..=current.saturating_add(u64::from(skew));
-    let matched: Vec<u64> = steps
+    let first = current.saturating_sub(u64::from(skew));
+    // Saturating the window's end only shortens it (no step is visited twice); the start time of
+    // each step is computed with checked arithmetic, so no two steps ever share a time.
+    let last = current.saturating_add(u64::from(skew));
+    let matched: Vec<u64> = (first..=last)
         // totp-rs compares tokens in constant time; with no skew it checks this one step.
-        .filter(|step| totp.check(code, step.saturating_mul(seed.period)).is_some())
+        .filter(|step| step.checked_mul(seed.period).is_some_and(|time| totp.check(code, time).is_some()))
         .collect();
     let fresh = matched.iter().copied().find(|step| seed.last_step.is_none_or(|last| *step > last));
     Ok(match (fresh, matched.is_empty()) {
@@ -155,9 +186,9 @@ pub(crate) fn qr_svg(uri: &str) -> Result<String, Error> {
 
 /// Checks an account name for the otpauth label: 1 to 128 characters, no `:` or control chars.
 pub(crate) fn validate_account_name(name: &str) -> Result<(), Error> {
-    if name.trim().is_empty() || name.chars().count() > 128 || name.contains(':') || name.chars().any(char::is_control)
-    {
-        return Err(Error::invalid("account name: 1 to 128 characters, no ':' or control characters"));
+    let bad = |c: char| c == ':' || c.is_control() || crate::mail::is_invisible(c);
+    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(bad) {
+        return Err(Error::invalid("account name: 1 to 128 characters, no ':', control or invisible characters"));
     }
     Ok(())
 }
@@ -174,6 +205,105 @@ mod tests {
             "otpauth://totp/Ex%20Shop:a%40b.com?secret=JBSWY3DPEHPK3PXP&issuer=Ex%20Shop&algorithm=SHA1&digits=6&period=30"
         );
         assert!(qr_svg(&uri).unwrap().starts_with("<?xml"));
+    }
+
+    fn keyring() -> Keyring {
+        use base64::Engine as _;
+        let secret = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        Keyring::new(&crate::Config::new("X", "k", secret)).unwrap()
+    }
+
+    /// A SHA-1 seed of 6 digits and `period` seconds, with `last_step` accepted already.
+    fn seed(keyring: &Keyring, period: u64, last_step: Option<u64>) -> TotpSeed {
+        let rng = ring::rand::SystemRandom::new();
+        let mut seed = seal_seed(keyring, &rng, "u", b"12345678901234567890", TotpAlgorithm::Sha1, 6, period).unwrap();
+        seed.last_step = last_step;
+        seed
+    }
+
+    /// The code of time step `step`, computed without a step-to-time multiplication (with a
+    /// 1-second step the HOTP counter is the time itself).
+    fn code_at(step: u64) -> String {
+        let totp = Builder::new()
+            .with_algorithm(Algorithm::SHA1)
+            .with_digits(6)
+            .with_step_duration(1)
+            .with_skew(0)
+            .with_secret(b"12345678901234567890".to_vec())
+            .build()
+            .unwrap();
+        totp.generate(step).to_string()
+    }
+
+    #[test]
+    fn max_clock_is_the_end_of_year_9999() {
+        assert_eq!(MAX_CLOCK, 253_402_300_799);
+        // 10000-01-01T00:00:00Z is 2932897 days after the epoch.
+        assert_eq!(MAX_CLOCK + 1, 2_932_897 * 86_400);
+        assert_eq!(check_clock(MAX_CLOCK), Ok(MAX_CLOCK));
+        assert_eq!(check_clock(0), Ok(0));
+        for now in [MAX_CLOCK + 1, 1 << 40, u64::MAX - 30, u64::MAX] {
+            match check_clock(now) {
+                Err(Error::Internal(m)) => assert!(m.starts_with("clock: ") && m.contains("beyond"), "{m}"),
+                other => panic!("clock {now}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn clocks_beyond_max_clock_are_refused() {
+        let k = keyring();
+        for period in [1, 30, 300] {
+            let s = seed(&k, period, None);
+            let step = MAX_CLOCK / period;
+            let code = code_at(step);
+            assert_eq!(check(&k, "u", &s, &code, MAX_CLOCK, 1), Ok(Match::Fresh(step)), "period {period}");
+            for now in [MAX_CLOCK + 1, u64::MAX / 2, u64::MAX - 1, u64::MAX] {
+                let result = check(&k, "u", &s, &code, now, 1);
+                assert!(
+                    matches!(&result, Err(Error::Internal(m)) if m.starts_with("clock: ")),
+                    "period {period}, now {now}: {result:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_code_never_counts_for_another_step_near_the_top_of_the_range() {
+        let k = keyring();
+        for period in [1, 7, 30, 60, 300] {
+            // The last steps up to MAX_CLOCK, and the last steps before 2^64, where a saturating
+            // step-to-time conversion mapped step s+1 onto step s's time.
+            for top in [MAX_CLOCK / period, u64::MAX / period] {
+                for s in top - 3..=top {
+                    let code = code_at(s);
+                    for last_step in [None, Some(s)] {
+                        let seed = seed(&k, period, last_step);
+                        let start = s * period;
+                        for now in [start, start.saturating_add(period - 1), start.saturating_add(period)] {
+                            for skew in [0u8, 1, 2] {
+                                let what = format!("period {period}, step {s}, last {last_step:?}, now {now}");
+                                match check(&k, "u", &seed, &code, now, skew) {
+                                    // A code counts only for a step it is the code of.
+                                    Ok(Match::Fresh(step)) => {
+                                        assert_eq!(code_at(step), code, "{what}, skew {skew}: counted for {step}");
+                                        assert!(last_step.is_none_or(|last| step > last), "{what}");
+                                    }
+                                    Ok(Match::Used | Match::None) => {}
+                                    Err(Error::Internal(m)) if now > MAX_CLOCK && m.starts_with("clock: ") => {}
+                                    Err(e) => panic!("{what}: {e:?}"),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Step s+1's code at step s+1 below MAX_CLOCK is fresh once step s was accepted.
+        let s = MAX_CLOCK / 30 - 1;
+        let seed = seed(&k, 30, Some(s));
+        assert_eq!(check(&k, "u", &seed, &code_at(s + 1), (s + 1) * 30, 1), Ok(Match::Fresh(s + 1)));
+        assert_eq!(check(&k, "u", &seed, &code_at(s), (s + 1) * 30, 1), Ok(Match::Used));
     }
 
     #[test]

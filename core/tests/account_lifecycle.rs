@@ -206,7 +206,7 @@ fn remembering_needs_the_config() {
 #[test]
 fn admin_reset_removes_everything_tells_every_address_and_requires_enrolment() {
     let w = world();
-    w.engine.set_contact_email("u", "contact@example.com").unwrap();
+    w.engine.set_contact_email("u", "contact@example.com", None).unwrap();
     w.engine.mark_order_created("u").unwrap();
     let (secret, step_up) = enroll_totp(&w.engine, &w.clock, "u", None);
     let step_up = step_up.unwrap();
@@ -270,7 +270,7 @@ fn events_follow_every_security_outcome_and_carry_no_secret() {
     c.lockout.threshold = 3;
     let w = world_with(c);
     let mut secrets: Vec<String> = Vec::new();
-    w.engine.set_contact_email("u", "u@example.com").unwrap();
+    w.engine.set_contact_email("u", "u@example.com", None).unwrap();
     w.engine.mark_order_created("u").unwrap();
     assert_eq!(w.events.kinds(), [EventKind::ContactEmailChanged, EventKind::TwoFactorRequired]);
 
@@ -371,7 +371,7 @@ fn webauthn_sign_in(w: &World, auth: &mut SoftAuthenticator, user: &str) -> Resu
 #[test]
 fn an_export_imported_elsewhere_keeps_totp_and_webauthn_working() {
     let src = world();
-    src.engine.set_contact_email("u", "u@example.com").unwrap();
+    src.engine.set_contact_email("u", "u@example.com", None).unwrap();
     src.engine.mark_order_created("u").unwrap();
     let (secret, step_up) = enroll_totp(&src.engine, &src.clock, "u", None);
     let mut key = SoftAuthenticator::new();
@@ -427,7 +427,7 @@ fn malformed_or_tampered_documents_fail_cleanly_and_change_nothing() {
     enroll_totp(&src.engine, &src.clock, "u", None);
     let document = src.admin.export_user("u", EXPORT_KEY).unwrap().document;
     let dst = world();
-    dst.engine.set_contact_email("u", "keep@example.com").unwrap();
+    dst.engine.set_contact_email("u", "keep@example.com", None).unwrap();
     let before = record(&dst, "u");
     let mut envelope: serde_json::Value = serde_json::from_str(&document).unwrap();
     let sealed = envelope["sealed"].as_str().unwrap().to_string();

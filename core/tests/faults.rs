@@ -230,7 +230,7 @@ fn wrong_code(secret: &str, t: u64) -> String {
 
 /// Contact address set, authenticator app enrolled at T0 (step-up token kept), clock at T0+30.
 fn enrolled(w: &World) -> Ctx {
-    w.engine.set_contact_email(USER, CONTACT).unwrap();
+    w.engine.set_contact_email(USER, CONTACT, None).unwrap();
     let (secret, step_up) = common::enroll_totp(&w.engine, &w.clock, USER, None);
     w.clock.advance(30);
     let method_id = w.status().methods[0].id.clone();
@@ -446,7 +446,7 @@ fn set_contact_email() {
     run(Scenario {
         name: "set_contact_email",
         setup: enrolled,
-        op: |w, _| w.engine.set_contact_email(USER, "new@example.com").map(|n| format!("{n:?}")),
+        op: |w, ctx| w.engine.set_contact_email(USER, "new@example.com", ctx.step_up()).map(|n| format!("{n:?}")),
         committed: None,
         after_ok: |w, _| assert_eq!(w.status().contact_email.as_deref(), Some("new@example.com")),
         after_err: |w, _| assert_eq!(w.status().contact_email.as_deref(), Some(CONTACT)),
@@ -458,7 +458,7 @@ fn set_contact_email_of_a_new_user() {
     run(Scenario {
         name: "set_contact_email (no record yet)",
         setup: |_| Ctx::default(),
-        op: |w, _| w.engine.set_contact_email(USER, CONTACT).map(|n| format!("{n:?}")),
+        op: |w, _| w.engine.set_contact_email(USER, CONTACT, None).map(|n| format!("{n:?}")),
         committed: None,
         after_ok: |w, _| assert_eq!(w.status().contact_email.as_deref(), Some(CONTACT)),
         after_err: |w, _| assert_eq!(w.store.raw(), None),
@@ -482,7 +482,7 @@ fn totp_enroll_begin() {
     run(Scenario {
         name: "totp_enroll_begin",
         setup: |w| {
-            w.engine.set_contact_email(USER, CONTACT).unwrap();
+            w.engine.set_contact_email(USER, CONTACT, None).unwrap();
             Ctx::default()
         },
         op: |w, _| {
@@ -506,7 +506,7 @@ fn totp_enroll_confirm() {
     run(Scenario {
         name: "totp_enroll_confirm",
         setup: |w| {
-            w.engine.set_contact_email(USER, CONTACT).unwrap();
+            w.engine.set_contact_email(USER, CONTACT, None).unwrap();
             let setup = w.engine.totp_enroll_begin(USER, CONTACT, None).unwrap();
             w.clock.advance(30);
             Ctx { secret: setup.secret, ..Ctx::default() }
@@ -927,7 +927,7 @@ fn failing_outbox_login_send_email_code() {
 #[test]
 fn failing_notice_does_not_undo_totp_enroll_confirm() {
     let w = World::new();
-    w.engine.set_contact_email(USER, CONTACT).unwrap();
+    w.engine.set_contact_email(USER, CONTACT, None).unwrap();
     let setup = w.engine.totp_enroll_begin(USER, CONTACT, None).unwrap();
     w.mail.fail_subjects_containing(Some("method was added"));
     let added = w.engine.totp_enroll_confirm(USER, &totp_code(&setup.secret, w.clock.get()), None).unwrap();

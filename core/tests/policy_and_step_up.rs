@@ -94,7 +94,7 @@ fn unconfirmed_methods_neither_count_nor_sign_in() {
 #[test]
 fn recovery_codes_work_once_in_any_format_and_do_not_count_for_policy() {
     let (engine, clock, outbox) = engine();
-    engine.set_contact_email("u", "notices@example.com").unwrap();
+    engine.set_contact_email("u", "notices@example.com", None).unwrap();
     let (_, token) = enroll_totp(&engine, &clock, "u", None);
     let set = engine.recovery_codes_generate("u", token.as_deref()).unwrap();
     assert_eq!(set.codes.len(), 10);
@@ -161,8 +161,8 @@ fn lockout_refuses_without_counting_and_a_new_challenge_does_not_reset_it() {
 fn notices_go_to_the_contact_and_every_email_method_and_failures_do_not_undo() {
     let (engine, clock, outbox) = engine();
     assert!(engine.security_status("u").unwrap().warnings.contains(&twofa_core::Warning::NoNoticeAddress));
-    engine.set_contact_email("u", "old@example.com").unwrap();
-    engine.set_contact_email("u", "contact@example.com").unwrap();
+    engine.set_contact_email("u", "old@example.com", None).unwrap();
+    engine.set_contact_email("u", "contact@example.com", None).unwrap();
     assert!(outbox.last_to("old@example.com").text.contains("contact@example.com"), "the previous address is told");
     let (_, token) = enroll_totp(&engine, &clock, "u", None);
     assert!(outbox.last_to("contact@example.com").subject.contains("method was added"));

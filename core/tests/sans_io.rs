@@ -63,7 +63,8 @@ fn an_email_code_is_written_pending_sent_then_armed() {
     let request = Request::EmailEnrollBegin { address: "a@example.com".into(), step_up: None };
     let outcome = host.run(Operation::new(core.clone(), "u", request, T0)).unwrap();
     assert!(matches!(outcome, Outcome::CodeSent(_)));
-    assert_eq!(host.actions, ["load", "write", "send", "load", "write"]);
+    // The pending code, the address's budget (read, charged), the mail, then arming.
+    assert_eq!(host.actions, ["load", "write", "load", "write", "send", "load", "write"]);
     let code = host.sent[0].text.split(|c: char| !c.is_ascii_digit()).find(|s| s.len() == 6).unwrap().to_string();
     host.actions.clear();
     let request = Request::EmailEnrollConfirm { code, step_up: None };

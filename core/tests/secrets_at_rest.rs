@@ -121,7 +121,7 @@ fn no_secret_at_rest_or_in_debug() {
     let mut debug: Vec<(String, String)> = Vec::new();
     let mut dbg = |what: &str, s: String| debug.push((what.to_string(), s));
 
-    engine.set_contact_email(USER, CONTACT).unwrap();
+    engine.set_contact_email(USER, CONTACT, None).unwrap();
 
     // Authenticator app.
     let setup = engine.totp_enroll_begin(USER, CONTACT, None).unwrap();
@@ -280,7 +280,9 @@ fn no_secret_at_rest_or_in_debug() {
         engine.recovery_codes_generate(USER, Some(&recovery.codes[3])).unwrap_err(),
         engine.recovery_codes_generate(USER, Some(&format!("{}x", success.step_up.token))).unwrap_err(),
         engine.totp_enroll_begin(USER, &format!("{}:{}", setup.secret, login_code), su).unwrap_err(),
-        engine.set_contact_email(USER, &format!("{} {}@example.com", setup.secret, recovery.codes[4])).unwrap_err(),
+        engine
+            .set_contact_email(USER, &format!("{} {}@example.com", setup.secret, recovery.codes[4]), None)
+            .unwrap_err(),
         engine.rename_method(USER, "totp-1", &format!("{}\n{}", setup.secret, "x".repeat(70)), su).unwrap_err(),
         twofa_core::Admin::new(engine.clone())
             .unwrap()

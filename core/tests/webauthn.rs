@@ -54,7 +54,7 @@ fn sign_in(engine: &Engine, auth: &mut SoftAuthenticator, user: &str) -> Result<
 #[test]
 fn register_list_sign_in_rename_remove() {
     let (engine, _clock, outbox, _) = webauthn_engine(UserVerification::Preferred);
-    engine.set_contact_email("u", "u@example.com").unwrap();
+    engine.set_contact_email("u", "u@example.com", None).unwrap();
     let mut key = SoftAuthenticator::new();
     let reg = engine.webauthn_register_begin("u", "YubiKey", None).unwrap();
     let options: serde_json::Value = serde_json::from_str(&reg.options_json).unwrap();

@@ -61,6 +61,14 @@ Password checked\. Second factor required: yes; methods offered: totp, email\.
 Code sent to a\*\*\*@example\.com \(masked at sign-in\)\.
 The user types the code from the mail: [0-9]{6}
 Signed in with email \(email-2\); step-up token valid until 1700000690\.
+== Proving an address for security notices
+  \[mail to security@alice\.example\] Example Shop: confirm your email address
+  \| Your Example Shop confirmation code is [0-9]{6}\. It expires in 10 minutes\.
+Code sent to security@alice\.example\.
+The user types the code from the mail: [0-9]{6}
+  \[security log\] \{"kind":"contact_email_changed","user":"user-42",.*\}
+  \[mail to security@alice\.example\] Example Shop: .*
+Notices go to security@alice\.example now; notices sent: 1\.
 == The Security tab
 Methods:
   totp-1 +totp +Authenticator app +last used: 1700000030

@@ -10,8 +10,10 @@
  *   3. enrols an authenticator app (`oathtool` stands in for the app on the user's phone);
  *   4. signs in with it, and sees the same code refused a second time;
  *   5. enrols an email address and signs in with an emailed code;
- *   6. shows the Security tab;
- *   7. prints the audit events libtwofa hands to its emit_event callback along the way.
+ *   6. proves a new address for security notices with a code (twofa_contact_email_begin and
+ *      twofa_contact_email_confirm, with the sign-in's step-up token);
+ *   7. shows the Security tab;
+ *   8. prints the audit events libtwofa hands to its emit_event callback along the way.
  *
  * Build and run it with `make -f examples/c-host/c-host.mk c-host-check`; docs/c-api.md
  * describes the API. Every libtwofa call is checked: on an unexpected error the program prints
@@ -38,6 +40,7 @@ static const char CONFIG_JSON[] =
 
 static const char USER[] = "user-42";            /* the shop's own user id */
 static const char EMAIL[] = "alice@example.com"; /* the user's email address */
+static const char NOTICE_EMAIL[] = "security@alice.example"; /* where she wants notices */
 #define START_TIME UINT64_C(1700000000)           /* 2023-11-14 22:13:20 UTC */
 
 /* ---------------------------------------------------------------------------------------------
@@ -475,9 +478,27 @@ int main(void)
     printf("The user types the code from the mail: %s\n", code);
     check(twofa_login_verify(engine, USER, challenge, "email", code, &json, &err), err,
           "twofa_login_verify");
-    free(print_login_success(json));
+    step_up = print_login_success(json);
     twofa_string_free(json);
     free(challenge);
+
+    heading("Proving an address for security notices");
+    /* The notice address is a security setting too: it needs the step-up token, and a code
+     * proves that the user reads the new address before notices go there. */
+    check(twofa_contact_email_begin(engine, USER, NOTICE_EMAIL, step_up, &json, &err), err,
+          "twofa_contact_email_begin");
+    sent_to = json_list(json, "sent_to", NULL);
+    printf("Code sent to %s.\n", sent_to);
+    free(sent_to);
+    twofa_string_free(json);
+    code_from_last_mail(&app, code);
+    printf("The user types the code from the mail: %s\n", code);
+    check(twofa_contact_email_confirm(engine, USER, code, step_up, &json, &err), err,
+          "twofa_contact_email_confirm");
+    printf("Notices go to %s now; notices sent: %" PRIu64 ".\n", NOTICE_EMAIL,
+           json_u64(json, "sent"));
+    twofa_string_free(json);
+    free(step_up);
 
     heading("The Security tab");
     print_security_tab(engine);

@@ -66,7 +66,8 @@ Signed in (the Security tab):
   POST /api/methods/remove    {method_id}
   POST /api/recovery-codes                           a new set, shown once
   POST /api/orders                                   the account placed an order: 2FA is now required
-  POST /api/contact-email     {address}              where security notices go
+  POST /api/contact-email     {address}              emails a code to a new notice address
+  POST /api/contact-email/confirm {code}             security notices go there from now on
 `;
 
 /** A failure of the host itself, answered as {"error": name, "message": message}. */
@@ -238,7 +239,8 @@ class App {
       "POST /api/methods/remove": this.removeMethod,
       "POST /api/recovery-codes": this.recoveryCodes,
       "POST /api/orders": this.orderCreated,
-      "POST /api/contact-email": this.contactEmail,
+      "POST /api/contact-email": this.contactEmailBegin,
+      "POST /api/contact-email/confirm": this.contactEmailConfirm,
     };
   }
 
@@ -422,9 +424,15 @@ class App {
     return this.security(call);
   }
 
-  /** Sets the address security notices go to. */
-  async contactEmail({ body, user }) {
-    return { status: 200, body: { notices: snake(await this.engine.setContactEmail(user, body.text("address"))) } };
+  /** Emails a code to a new address for security notices (proved before it is used). */
+  async contactEmailBegin({ body, user, session }) {
+    return { status: 200, body: snake(await this.engine.contactEmailBegin(user, body.text("address"), session.stepUp)) };
+  }
+
+  /** Makes the proved address the one security notices go to; the old and the new one are told. */
+  async contactEmailConfirm({ body, user, session }) {
+    const notices = await this.engine.contactEmailConfirm(user, body.text("code"), session.stepUp);
+    return { status: 200, body: { notices: snake(notices) } };
   }
 }
 

@@ -85,7 +85,8 @@ Signed in (the Security tab):
   POST /api/methods/remove    {method_id}
   POST /api/recovery-codes                           a new set, shown once
   POST /api/orders                                   the account placed an order: 2FA is now required
-  POST /api/contact-email     {address}              where security notices go
+  POST /api/contact-email     {address}              emails a code to a new notice address
+  POST /api/contact-email/confirm {code}             security notices go there from now on
 """
 
 JsonObject = dict[str, Any]
@@ -355,7 +356,8 @@ class App:
             ("POST", "/api/methods/remove"): self.remove_method,
             ("POST", "/api/recovery-codes"): self.recovery_codes,
             ("POST", "/api/orders"): self.order_created,
-            ("POST", "/api/contact-email"): self.contact_email,
+            ("POST", "/api/contact-email"): self.contact_email_begin,
+            ("POST", "/api/contact-email/confirm"): self.contact_email_confirm,
         }
 
     def handle(self, method: str, path: str, body: Body, token: str | None) -> Reply:
@@ -530,9 +532,15 @@ class App:
         self.engine.mark_order_created(call.user_id)
         return self.security(call)
 
-    def contact_email(self, call: SignedIn) -> Reply:
-        """Sets the address security notices go to."""
-        notices = self.engine.set_contact_email(call.user_id, call.body.text("address"))
+    def contact_email_begin(self, call: SignedIn) -> Reply:
+        """Emails a code to a new address for security notices (proved before it is used)."""
+        sent = self.engine.contact_email_begin(call.user_id, call.body.text("address"), call.session.step_up)
+        return Reply(dataclasses.asdict(sent))
+
+    def contact_email_confirm(self, call: SignedIn) -> Reply:
+        """Makes the proved address the one security notices go to; the old and the new one are
+        told."""
+        notices = self.engine.contact_email_confirm(call.user_id, call.body.text("code"), call.session.step_up)
         return Reply({"notices": dataclasses.asdict(notices)})
 
 

@@ -238,11 +238,19 @@ def test_walkthrough(server: int, mailbox: tuple[Mailbox, int], clock: Clock) ->
     assert used["method"] == "recovery" and used["recovery_codes_left"] == 9
     assert box.received(address, "a recovery code was used")
 
-    # Notices to another address; the old one is told.
-    browser.post("/api/contact-email", {"address": "alice@example.org"})
+    # Notices to another address, proved with a code sent to it; the old and the new one are told.
+    assert browser.post("/api/contact-email", {"address": "alice@example.org"})["sent_to"] == ["alice@example.org"]
+    assert browser.security()["contact_email"] is None, "not before the address is proved"
+    code = box.last_code("alice@example.org", "confirm your email")
+    # The first address is not mailed.
+    assert browser.post("/api/contact-email/confirm", {"code": code})["notices"]["sent"] == 0
     assert browser.security()["contact_email"] == "alice@example.org"
-    assert browser.post("/api/contact-email", {"address": "alice@example.net"})["notices"]["sent"] == 1
-    assert box.received("alice@example.org", "security notices now go elsewhere")
+    clock.t += 60  # the resend cooldown of the code just used
+    browser.post("/api/contact-email", {"address": "alice@example.net"})
+    code = box.last_code("alice@example.net", "confirm your email")
+    assert browser.post("/api/contact-email/confirm", {"code": code})["notices"]["sent"] == 2
+    assert box.received("alice@example.org", "the address for security notices changed")
+    assert box.received("alice@example.net", "the address for security notices changed")
 
     # A wrong code: a JSON error with its HTTP status; the session is not signed in.
     browser.post("/api/logout")

@@ -6,7 +6,7 @@
 //! `status`, `done`, `totp_setup`, `method_added`, `code_sent`, `webauthn_registration`,
 //! `method`, `recovery_codes`, `challenge`, `login_success`, and for the admin handle `reset`,
 //! `exported`, `imported` (docs/c-api.md shows each shape).
-//! `step_up` arguments are optional (NULL when the user has no method yet).
+//! `step_up_token` arguments are optional (NULL when the user has no method yet).
 
 use crate::error::{Failure, invalid, twofa_error};
 use crate::guard::guard;
@@ -273,20 +273,69 @@ pub unsafe extern "C" fn twofa_security_status(
     run(engine, user, Some(out_json), err, || Ok(Request::SecurityStatus))
 }
 
-/// `set-contact-email`: where security notices go; the previous address is told →
-/// `{"type":"done","sent":N,"failed":[...]}`.
+/// `set-contact-email`: where security notices go, for an address the host has already proved.
+/// Once the user has a usable method or recovery codes, `step_up_token` must be a valid step-up
+/// token (else `TWOFA_STEP_UP_REQUIRED`); while they have neither, NULL is enough. The notice
+/// goes to the previous address and to the new one → `{"type":"done","sent":N,"failed":[...]}`.
+/// `twofa_contact_email_begin` / `twofa_contact_email_confirm` prove the address with a code
+/// instead.
 ///
 /// # Safety
-/// As `twofa_security_status`.
+/// As `twofa_security_status`; `step_up_token` NULL or NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn twofa_set_contact_email(
     engine: *const twofa_engine,
     user: *const c_char,
     address: *const c_char,
+    step_up_token: *const c_char,
     out_json: *mut *mut c_char,
     err: *mut *mut twofa_error,
 ) -> twofa_status {
-    run(engine, user, Some(out_json), err, || Ok(Request::SetContactEmail { address: s(address, "address")? }))
+    run(engine, user, Some(out_json), err, || {
+        Ok(Request::SetContactEmail { address: s(address, "address")?, step_up: step_up(step_up_token)? })
+    })
+}
+
+/// `contact-email-begin`: emails a code to a new notice address, to prove it →
+/// `{"type":"code_sent","sent_to","expires_at","resend_after"}`. `step_up_token` as for
+/// `twofa_set_contact_email`. Another code within `email_code.resend_cooldown_secs`, or over the
+/// address's budget (`email_code.address_limit` codes per `address_window_secs`, across users),
+/// is `TWOFA_RATE_LIMITED`; a code that reached no one is `TWOFA_MAIL`.
+///
+/// # Safety
+/// As `twofa_security_status`; `step_up_token` NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_contact_email_begin(
+    engine: *const twofa_engine,
+    user: *const c_char,
+    address: *const c_char,
+    step_up_token: *const c_char,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run(engine, user, Some(out_json), err, || {
+        Ok(Request::ContactEmailBegin { address: s(address, "address")?, step_up: step_up(step_up_token)? })
+    })
+}
+
+/// `contact-email-confirm`: makes the address of `twofa_contact_email_begin` the notice address
+/// with the code sent to it; the previous and the new address are told →
+/// `{"type":"done","sent":N,"failed":[...]}`. A wrong code is `TWOFA_INVALID_CODE` (counted).
+///
+/// # Safety
+/// As `twofa_security_status`; `step_up_token` NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn twofa_contact_email_confirm(
+    engine: *const twofa_engine,
+    user: *const c_char,
+    code: *const c_char,
+    step_up_token: *const c_char,
+    out_json: *mut *mut c_char,
+    err: *mut *mut twofa_error,
+) -> twofa_status {
+    run(engine, user, Some(out_json), err, || {
+        Ok(Request::ContactEmailConfirm { code: s(code, "code")?, step_up: step_up(step_up_token)? })
+    })
 }
 
 /// `mark-order-created`: from now on 2FA is required for the user.

@@ -43,6 +43,8 @@ fn the_header_declares_the_canonical_operations() {
     for op in [
         "twofa_security_status",
         "twofa_set_contact_email",
+        "twofa_contact_email_begin",
+        "twofa_contact_email_confirm",
         "twofa_mark_order_created",
         "twofa_totp_enroll_begin",
         "twofa_totp_enroll_confirm",

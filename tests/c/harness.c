@@ -250,6 +250,19 @@ int snapshot_equal(const snapshot *a, const snapshot *b) {
     return 1;
 }
 
+int snapshot_equal_except(const snapshot *a, const snapshot *b, const char *prefix) {
+    size_t plen = strlen(prefix), i = 0, j = 0;
+    for (;;) {
+        while (i < a->n && strncmp(a->keys[i], prefix, plen) == 0) i++;
+        while (j < b->n && strncmp(b->keys[j], prefix, plen) == 0) j++;
+        if (i == a->n || j == b->n) return i == a->n && j == b->n;
+        if (strcmp(a->keys[i], b->keys[j]) != 0 || a->lens[i] != b->lens[j]) return 0;
+        if (memcmp(a->bytes[i], b->bytes[j], a->lens[i]) != 0) return 0;
+        i++;
+        j++;
+    }
+}
+
 void snapshot_free(snapshot *s) {
     if (!s) return;
     for (size_t i = 0; i < s->n; i++) {

@@ -176,6 +176,9 @@ typedef struct {
 } snapshot;
 snapshot *store_snapshot(c_store *s);
 int snapshot_equal(const snapshot *a, const snapshot *b);
+/* As snapshot_equal, ignoring the keys that start with `prefix` (e.g. "email-address/": an
+ * address budget is charged before a code is mailed, and stays charged whatever follows). */
+int snapshot_equal_except(const snapshot *a, const snapshot *b, const char *prefix);
 void snapshot_free(snapshot *s);
 
 /* Mail. */
@@ -273,5 +276,6 @@ void register_callbacks(void);
 void register_sansio(void);
 void register_threads(void);
 void register_account(void);
+void register_contact(void);
 
 #endif

@@ -36,7 +36,9 @@ typedef struct {
     }
 
 W(security_status, twofa_security_status(e, s[0], out, err))
-W(set_contact_email, twofa_set_contact_email(e, s[0], s[1], out, err))
+W(set_contact_email, twofa_set_contact_email(e, s[0], s[1], s[2], out, err))
+W(contact_email_begin, twofa_contact_email_begin(e, s[0], s[1], s[2], out, err))
+W(contact_email_confirm, twofa_contact_email_confirm(e, s[0], s[1], s[2], out, err))
 W(mark_order_created, twofa_mark_order_created(e, s[0], err))
 W(totp_enroll_begin, twofa_totp_enroll_begin(e, s[0], s[1], s[2], out, err))
 W(totp_enroll_confirm, twofa_totp_enroll_confirm(e, s[0], s[1], s[2], out, err))
@@ -64,7 +66,9 @@ W(admin_import_user, twofa_admin_import_user(a, s[0], s[1], s[2], out, err))
 
 static const op_desc ops[] = {
     {"security_status", 1, {"u"}, 0, 0, 1, 0, w_security_status, 0},
-    {"set_contact_email", 2, {"u", "a@example.com"}, 0, 0, 1, 0, w_set_contact_email, 0},
+    {"set_contact_email", 3, {"u", "a@example.com", "tok"}, 1u << 2, 1u << 2, 1, 0, w_set_contact_email, 0},
+    {"contact_email_begin", 3, {"u", "a@example.com", "tok"}, 1u << 2, 1u << 2, 1, 0, w_contact_email_begin, 0},
+    {"contact_email_confirm", 3, {"u", "123456", "tok"}, 1u << 2, 1u << 2, 1, 0, w_contact_email_confirm, 0},
     {"mark_order_created", 1, {"u"}, 0, 0, 0, 0, w_mark_order_created, 0},
     {"totp_enroll_begin", 3, {"u", "u@example.com", "tok"}, 1u << 2, 1u << 2, 1, 0, w_totp_enroll_begin, 0},
     {"totp_enroll_confirm", 3, {"u", "123456", "tok"}, 1u << 2, 1u << 2, 1, 0, w_totp_enroll_confirm, 0},
@@ -177,7 +181,7 @@ static void test_every_operation_refuses_bad_arguments(void) {
     jfree(out);
     char *max = repeat_char('x', TWOFA_MAX_INPUT);
     out = SENT;
-    twofa_status st = twofa_set_contact_email(eng, "u", max, &out, &err);
+    twofa_status st = twofa_set_contact_email(eng, "u", max, NULL, &out, &err);
     CHECK(err != NULL && strstr(err->message, "longer than") == NULL);
     CHECK_CONTAINS(err ? err->message : NULL, "email address");
     EXPECT_ERR(st, TWOFA_INVALID_INPUT, &err);

@@ -191,7 +191,7 @@ static void test_engine_new_callbacks(void) {
     h.now = NULL;
     if (EXPECT_OK(twofa_engine_new(CONFIG, &h, &eng, &err), &err)) {
         char *json = SENT;
-        EXPECT_OK(twofa_set_contact_email(eng, "bob", "bob@example.com", &json, &err), &err);
+        EXPECT_OK(twofa_set_contact_email(eng, "bob", "bob@example.com", NULL, &json, &err), &err);
         jfree(json);
         CHECK(store_has(&e->store, "user/bob"));
         json = SENT;
@@ -235,7 +235,7 @@ static void test_engine_new_sqlite(void) {
     /* With a path: data persists across engines; the host's store callbacks are ignored. */
     if (EXPECT_OK(twofa_engine_new_sqlite(CONFIG, path, &e->host, &eng, &err), &err)) {
         char *json = SENT;
-        EXPECT_OK(twofa_set_contact_email(eng, "carol", "carol@example.com", &json, &err), &err);
+        EXPECT_OK(twofa_set_contact_email(eng, "carol", "carol@example.com", NULL, &json, &err), &err);
         jfree(json);
         twofa_engine_free(eng);
     }
@@ -381,7 +381,7 @@ static void test_store_handles(void) {
     EXPECT_OK(twofa_engine_new_with_store(CONFIG, mem, NULL, &a, &err), &err);
     EXPECT_OK(twofa_engine_new_with_store(CONFIG, mem, NULL, &b, &err), &err);
     char *json = SENT;
-    EXPECT_OK(twofa_set_contact_email(a, "dave", "dave@example.com", &json, &err), &err);
+    EXPECT_OK(twofa_set_contact_email(a, "dave", "dave@example.com", NULL, &json, &err), &err);
     jfree(json);
 
     /* get: a copy of the record and its version; a missing key is NULL / 0 / 0. */

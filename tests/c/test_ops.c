@@ -51,7 +51,8 @@ static void test_security_status_and_contact_email(void) {
     CHECK_INT(store_count(&f.e->store), 0); /* a read writes nothing */
 
     json = SENT;
-    EXPECT_OK(twofa_set_contact_email(f.eng, "alice", "alice@example.com", &json, &err), &err);
+    /* No method yet: no step-up token is needed. The first address is not mailed. */
+    EXPECT_OK(twofa_set_contact_email(f.eng, "alice", "alice@example.com", NULL, &json, &err), &err);
     CHECK_CONTAINS(json, "\"type\":\"done\"");
     CHECK_CONTAINS(json, "\"sent\":0");
     CHECK_CONTAINS(json, "\"failed\":[]");
@@ -59,14 +60,16 @@ static void test_security_status_and_contact_email(void) {
     CHECK(store_has(&f.e->store, "user/alice"));
     CHECK_INT(mail_count(&f.e->mail), 0);
 
-    /* Changing it tells the previous address. */
+    /* Changing it tells the previous address and the new one. */
     json = SENT;
-    EXPECT_OK(twofa_set_contact_email(f.eng, "alice", "alice2@example.com", &json, &err), &err);
-    CHECK_CONTAINS(json, "\"sent\":1");
+    EXPECT_OK(twofa_set_contact_email(f.eng, "alice", "alice2@example.com", NULL, &json, &err), &err);
+    CHECK_CONTAINS(json, "\"sent\":2");
     jfree(json);
-    CHECK_INT(mail_count(&f.e->mail), 1);
+    CHECK_INT(mail_count(&f.e->mail), 2);
+    CHECK_STR(f.e->mail.msgs[0].to, "alice@example.com");
+    CHECK_CONTAINS(f.e->mail.msgs[0].text, "alice2@example.com");
     char *to = mail_last_field(&f.e->mail, 0);
-    CHECK_STR(to, "alice@example.com");
+    CHECK_STR(to, "alice2@example.com");
     free(to);
     char *text = mail_last_field(&f.e->mail, 2);
     CHECK_CONTAINS(text, "alice2@example.com");
@@ -75,16 +78,18 @@ static void test_security_status_and_contact_email(void) {
     /* A notice that cannot be delivered is reported, never fatal. */
     f.e->mail.fail_at = -1;
     json = SENT;
-    EXPECT_OK(twofa_set_contact_email(f.eng, "alice", "alice3@example.com", &json, &err), &err);
+    EXPECT_OK(twofa_set_contact_email(f.eng, "alice", "alice3@example.com", NULL, &json, &err), &err);
     CHECK_CONTAINS(json, "\"sent\":0");
     CHECK_CONTAINS(json, "\"failed\":[\"alice2@example.com: ");
+    CHECK_CONTAINS(json, "\"alice3@example.com: ");
     jfree(json);
     f.e->mail.fail_at = 0;
 
     /* A malformed address changes nothing. */
     snapshot *before = store_snapshot(&f.e->store);
     json = SENT;
-    EXPECT_ERR(twofa_set_contact_email(f.eng, "alice", "not an address", &json, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_set_contact_email(f.eng, "alice", "not an address", NULL, &json, &err), TWOFA_INVALID_INPUT,
+               &err);
     CHECK(json == SENT);
     snapshot *after = store_snapshot(&f.e->store);
     CHECK(snapshot_equal(before, after));
@@ -224,7 +229,7 @@ static void test_admin_import_errors_and_delete(void) {
     EXPECT_ERR(twofa_admin_delete_user(f.adm, "dan", &err), TWOFA_NOT_FOUND, &err);
     EXPECT_OK(twofa_admin_totp_import(f.adm, "dan", SECRET_A, "SHA1", 6, 30, &json, &err), &err);
     jfree(json);
-    EXPECT_OK(twofa_set_contact_email(f.eng, "erin", "erin@example.com", &json, &err), &err);
+    EXPECT_OK(twofa_set_contact_email(f.eng, "erin", "erin@example.com", NULL, &json, &err), &err);
     jfree(json);
     CHECK_INT(store_count(&f.e->store), 2);
     EXPECT_OK(twofa_admin_delete_user(f.adm, "dan", &err), &err);

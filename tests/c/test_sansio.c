@@ -52,7 +52,7 @@ static void test_security_status_op(void) {
     CHECK_CONTAINS(json, "\"type\":\"status\"");
     CHECK_CONTAINS(json, "\"methods\":[]");
     jfree(json);
-    /* set_contact_email writes the record: load, write. */
+    /* set_contact_email writes the record: load, write, its event (the first address is not mailed). */
     json = SENT;
     EXPECT_OK(run_op(core, e, "alice", "{\"op\":\"set_contact_email\",\"address\":\"a@example.com\"}", T0, &o, &json,
                      &err),
@@ -69,6 +69,63 @@ static void test_security_status_op(void) {
     env_free(e);
 }
 
+/* contact_email_begin / contact_email_confirm as operations (issue 17): the code goes to the new
+ * address after the address budget is charged; the confirm tells the old and the new address;
+ * set_contact_email and both ops take "step_up" once the user has a method. */
+static void test_contact_email_ops(void) {
+    env *e = env_new(T0);
+    twofa_core *core = new_core(CONFIG);
+    drive_opts o = {0};
+    char *json = SENT;
+    twofa_error *err = NULL;
+    EXPECT_OK(run_op(core, e, "kim", "{\"op\":\"set_contact_email\",\"address\":\"k@example.com\",\"step_up\":null}",
+                     T0, &o, &json, &err),
+              &err);
+    jfree(json);
+    json = SENT;
+    EXPECT_OK(run_op(core, e, "kim", "{\"op\":\"contact_email_begin\",\"address\":\"k2@example.com\"}", T0, &o, &json,
+                     &err),
+              &err);
+    CHECK_STR(o.trace, "LWLWSLW."); /* pending write, address budget, send, arm */
+    CHECK_CONTAINS(json, "\"sent_to\":[\"k2@example.com\"]");
+    jfree(json);
+    char code[16], request[160];
+    CHECK(mail_last_code(&e->mail, "k2@example.com", code));
+    snprintf(request, sizeof request, "{\"op\":\"contact_email_confirm\",\"code\":\"%s\"}", code);
+    size_t mails = mail_count(&e->mail);
+    json = SENT;
+    EXPECT_OK(run_op(core, e, "kim", request, T0 + 5, &o, &json, &err), &err);
+    CHECK_STR(o.trace, "LWESS."); /* contact_email_changed, then the old and the new address */
+    CHECK_STR(json, "{\"type\":\"done\",\"sent\":2,\"failed\":[]}");
+    CHECK_CONTAINS(o.events, "contact_email_changed");
+    jfree(json);
+    CHECK_INT(mail_count(&e->mail), mails + 2);
+    /* With a method, each needs a step-up token. */
+    const char *import = "{\"op\":\"totp_import\",\"secret\":\"" SECRET_A "\",\"algorithm\":\"SHA1\",\"digits\":6,"
+                         "\"period\":30}";
+    twofa_operation *op = (twofa_operation *)SENT_PTR;
+    if (EXPECT_OK(twofa_admin_operation_new(core, "kim", import, T0, &op, &err), &err)) {
+        EXPECT_OK(drive_op(op, e, &o, &json, &err), &err);
+        jfree(json);
+        twofa_operation_free(op);
+    }
+    static const char *const need_step_up[] = {
+        "{\"op\":\"set_contact_email\",\"address\":\"k3@example.com\"}",
+        "{\"op\":\"contact_email_begin\",\"address\":\"k3@example.com\",\"step_up\":null}",
+        "{\"op\":\"contact_email_confirm\",\"code\":\"123456\"}",
+    };
+    for (size_t i = 0; i < sizeof need_step_up / sizeof need_step_up[0]; i++) {
+        json = SENT;
+        twofa_status st = run_op(core, e, "kim", need_step_up[i], T0 + 10, &o, &json, &err);
+        CHECK_MSG(st == TWOFA_STEP_UP_REQUIRED, "%s: %d", need_step_up[i], st);
+        EXPECT_ERR(st, TWOFA_STEP_UP_REQUIRED, &err);
+        CHECK_STR(o.trace, "L.");
+        CHECK(json == SENT);
+    }
+    twofa_core_free(core);
+    env_free(e);
+}
+
 static void test_email_enroll_ops(void) {
     env *e = env_new(T0);
     twofa_core *core = new_core(CONFIG);
@@ -78,7 +135,7 @@ static void test_email_enroll_ops(void) {
     EXPECT_OK(run_op(core, e, "bea", "{\"op\":\"email_enroll_begin\",\"address\":\"a@example.com\"}", T0, &o, &json,
                      &err),
               &err);
-    CHECK_STR(o.trace, "LWSLW."); /* pending write, send, arm */
+    CHECK_STR(o.trace, "LWLWSLW."); /* pending write, address budget, send, arm */
     CHECK_CONTAINS(json, "\"type\":\"code_sent\"");
     CHECK_CONTAINS(json, "\"sent_to\":[\"a@example.com\"]");
     jfree(json);
@@ -110,10 +167,11 @@ static void test_email_enroll_ops(void) {
     EXPECT_ERR(run_op(core, e, "carl", "{\"op\":\"email_enroll_begin\",\"address\":\"c@example.com\"}", T0, &o, &json,
                       &err),
                TWOFA_MAIL, &err);
-    CHECK_STR(o.trace, "LWSLD."); /* pending write, failed send, delete the record it created */
+    /* pending write, address budget, failed send, delete the record it created */
+    CHECK_STR(o.trace, "LWLWSLD.");
     CHECK(json == SENT);
     snapshot *after = store_snapshot(&e->store);
-    CHECK(snapshot_equal(before, after));
+    CHECK(snapshot_equal_except(before, after, "email-address/")); /* the budget stays charged */
     snapshot_free(before);
     snapshot_free(after);
     twofa_core_free(core);
@@ -195,7 +253,7 @@ static void test_load_failure_and_feed_checks(void) {
     /* Still at the WRITE: perform it and finish. */
     drive_opts o2 = {0};
     EXPECT_OK(drive_op(op, e, &o2, &json, &err), &err);
-    CHECK_STR(o2.trace, "WE.");
+    CHECK_STR(o2.trace, "WE."); /* its event (the first address is not mailed) */
     CHECK_CONTAINS(json, "\"type\":\"done\"");
     jfree(json);
     /* After finish: everything is refused. */
@@ -288,11 +346,11 @@ static void test_callback_name_does_not_leak_into_sans_io(void) {
     twofa_engine *eng = env_engine(e, CONFIG);
     char *json = SENT;
     twofa_error *err = NULL;
-    EXPECT_OK(twofa_set_contact_email(eng, "gus", "gus@example.com", &json, &err), &err);
+    EXPECT_OK(twofa_set_contact_email(eng, "gus", "gus@example.com", NULL, &json, &err), &err);
     jfree(json);
     e->mail.fail_at = -1;
     json = SENT;
-    EXPECT_OK(twofa_set_contact_email(eng, "gus", "gus2@example.com", &json, &err), &err);
+    EXPECT_OK(twofa_set_contact_email(eng, "gus", "gus2@example.com", NULL, &json, &err), &err);
     CHECK_CONTAINS(json, "\"failed\":[\"gus@example.com");
     jfree(json);
     /* Now a sans-IO operation whose load fails: no callback was involved. */
@@ -494,6 +552,7 @@ void register_sansio(void) {
     add_test("conformance session: out-of-order async host", test_conformance_session);
     add_test("operation: security_status, set_contact_email", test_security_status_op);
     add_test("operation: email enrol with mail capture; failed send", test_email_enroll_ops);
+    add_test("operation: contact_email_begin/confirm with step_up", test_contact_email_ops);
     add_test("operation: conflict then success; too many conflicts", test_conflict_then_success);
     add_test("operation: failed load, feed checks, finish early/twice", test_load_failure_and_feed_checks);
     add_test("operation_new: bad request JSON, NULLs, caps", test_operation_new_refuses_bad_requests);

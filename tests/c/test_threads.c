@@ -149,7 +149,7 @@ static void *work(void *p) {
     twofa_error *err = NULL;
     for (int k = 0; k < 3; k++) {
         json = SENT;
-        if (twofa_set_contact_email(w->eng, user, address, &json, &err) != TWOFA_OK) w->failures++;
+        if (twofa_set_contact_email(w->eng, user, address, NULL, &json, &err) != TWOFA_OK) w->failures++;
         jfree(json);
         json = SENT;
         if (twofa_security_status(w->eng, user, &json, &err) != TWOFA_OK || !strstr(json, address)) w->failures++;

@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
     register_sansio();
     register_threads();
     register_account();
+    register_contact();
 
     int passed = 0, failed = 0;
     for (size_t i = 0; i < n_tests; i++) {

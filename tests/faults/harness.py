@@ -60,7 +60,15 @@ KIND_ERRORS: dict[str, str | None] = {
     "mail-crash": "mail",
 }
 #: Operations whose mails carry a one-time code, and how an undelivered one is tried.
-CODE_OPS = ("email_enroll_begin", "login_send_email_code")
+CODE_OPS = ("email_enroll_begin", "contact_email_begin", "login_send_email_code")
+#: The key prefix of the per-address budgets of enrolment and notice-address codes.
+BUDGET_PREFIX = "email-address/"
+#: The default of `email_code.resend_cooldown_secs`.
+COOLDOWN = 60
+#: The key prefix of the WebAuthn credential claims.
+CLAIM_PREFIX = "webauthn-credential/"
+#: The confirmation that takes the code of each code-sending operation but sign-in's.
+CONFIRM_OPS = {"email_enroll_begin": "email_enroll_confirm", "contact_email_begin": "contact_email_confirm"}
 #: Generous: a command that has not answered by then has hung.
 COMMAND_TIMEOUT = 120.0
 #: More calls of one domain than any operation makes: the fault never stops firing.
@@ -421,6 +429,16 @@ class Harness:
         self.tally = {kind: Tally() for kind in self.kinds}
         self.code_tries = 0
         self.renewed = 0
+        #: Failed runs that left an address budget charged (`charged`).
+        self.charges = 0
+        #: Absorbed runs that left a credential claim behind (`unreleased_claim`).
+        self.stale_claims = 0
+        #: Absorbed runs whose discard of a refused code failed (`undiscarded_code`).
+        self.undiscarded = 0
+        #: Runs that met a damaged address budget (`damaged_budget`).
+        self.budget_resets = 0
+        #: Traps that left a pending code holding the cooldown (`dead_pending`).
+        self.dead_hosts = 0
         self.partial = 0
         self.committed = 0
         #: Every value the runs handled as a secret (codes computed or mailed, secret outcome
@@ -447,9 +465,10 @@ class Harness:
         if not isinstance(answer.error["message"], str):
             raise Violation(f"{context}: the error has no message\n  {answer.summary()}")
 
-    def expect(self, op: OpStep, answer: Answer, context: str, state: State) -> None:
+    def expect(self, op: OpStep, answer: Answer, context: str, state: State, handed: bool = False) -> None:
         """The scenario's expectations of one run of `op` (expect, check, mails); then its `save`
-        values go to the state's variables."""
+        values go to the state's variables. With `handed`, `mails` counts the messages handed to
+        the mailer, delivered or not (a run that absorbed a failed notice)."""
         self.check_error(answer, context)
         try:
             verify(context, op.step, answer.got, answer.subject())
@@ -463,10 +482,11 @@ class Harness:
                 verify_events(context, op.step["events"], answer.events)
             except ScenarioFailed as e:
                 raise Violation(f"{e}\n  {answer.summary()}") from e
-        delivered = len(answer.delivered())
+        delivered = len(answer.mails if handed else answer.delivered())
         if "mails" in op.step and delivered != op.step["mails"]:
             raise Violation(
-                f"{context}: {delivered} mails delivered, expected {op.step['mails']}\n  {answer.summary()}"
+                f"{context}: {delivered} mails {'handed to the mailer' if handed else 'delivered'}, expected"
+                f" {op.step['mails']}\n  {answer.summary()}"
             )
         try:
             state.save(op.step, answer.subject())
@@ -583,8 +603,12 @@ class Harness:
         faulted = answer.calls[faulted_at]
         if self.verbose:
             print(f"  {label}: {answer.got} (faulted `{faulted}`)", file=sys.stderr)
+        if kind == "corrupt" and faulted.startswith(f"get {BUDGET_PREFIX}"):
+            self.damaged_budget(op, label, answer, after, state, details, faulted)
+            self.tally[kind].absorbed += 1
+            return True
         if answer.got == op.step.get("expect", "ok"):
-            self.absorbed(op, kind, label, answer, after, state, details)
+            self.absorbed(op, kind, label, answer, after, state, details, faulted_at)
             self.tally[kind].absorbed += 1
             self.next_step(op, state, label, details)
         else:
@@ -594,6 +618,15 @@ class Harness:
                 # Only the scenario's expectations: the retry's values are evaluated afresh (a
                 # WebAuthn assertion carries the next signature counter), so its records may
                 # differ in numbers from the fault-free run's.
+                if self.charged(op, answer, faulted_at) & changed(op.before, after):
+                    # The scenario counts an address's codes exactly (`address_limit`): the
+                    # retry starts from the before-state, without the failed run's charge.
+                    self.adapter.ok(f"load {op.slot}")
+                elif answer.got == self.crash_error != "storage" and op.op in CODE_OPS and after != op.before:
+                    # The instance died after writing its pending code, as a host that dies
+                    # between the write and the send: the code holds the resend cooldown (so a
+                    # burst cannot get around it), and no longer than that.
+                    self.dead_pending(op, state, label)
                 retry, _ = self.perform(op, state)
                 self.expect(op, retry, f"{label}, then the step again without fault", state)
             else:
@@ -604,51 +637,135 @@ class Harness:
             self.next_step(op, state, label, details)
         return True
 
+    def dead_pending(self, op: OpStep, state: State, label: str) -> None:
+        """After a trap left a pending code: the step answers `rate_limited` until the code is
+        older than the cooldown, and as the scenario says once it is. Then the store and the
+        clock go back to the step's before-state, so that the retry and the op step after it
+        meet the scenario's times and counts."""
+        cooldown = int(self.scenario["config"].get("email_code", {}).get("resend_cooldown_secs", COOLDOWN))
+        refused, _ = self.perform(op, state)
+        self.check_error(refused, f"{label}, then the step again at once")
+        retry_after = refused.subject().get("retry_after") if refused.error is not None else None
+        if refused.got != "rate_limited" or not (isinstance(retry_after, int) and 0 < retry_after <= cooldown):
+            raise Violation(
+                f"{label}: a trap left a pending code, yet the step again at once answered {refused.got}"
+                f" (retry_after {retry_after}), not rate_limited within the cooldown\n  {refused.summary()}"
+            )
+        t = state.clock.t
+        self.set_time(state, t + cooldown)
+        later, _ = self.perform(op, state)
+        self.expect(op, later, f"{label}, then the step again after the cooldown", state)
+        self.adapter.ok(f"load {op.slot}")
+        self.set_time(state, t)
+        self.dead_hosts += 1
+
     def absorbed(
-        self, op: OpStep, kind: str, label: str, answer: Answer, after: Records, state: State, details: str
+        self,
+        op: OpStep,
+        kind: str,
+        label: str,
+        answer: Answer,
+        after: Records,
+        state: State,
+        details: str,
+        faulted_at: int,
     ) -> None:
-        """Rule 2: the answer the scenario expects, and the fault-free after-state's structure."""
-        if kind in NEVER_ABSORBED:
+        """Rule 2: the answer the scenario expects, and the fault-free after-state's structure.
+
+        A run may absorb any store fault at a WebAuthn credential claim released after the
+        record's write committed (the change stands; the claim stays behind, stale, exactly as
+        it was before the step, and the next registration of that credential takes it over). A
+        code the address budget refused is discarded from the record after the refusal; a fault
+        there still answers the refusal (the first error): the discard may succeed all the same
+        (it puts back the before-state without reading the record when its version is the
+        pending write's), or the unsent pending code stays in the record (it never verifies, and
+        holds the cooldown only until it is older than that)."""
+        stale_claim = self.unreleased_claim(op, answer, faulted_at)
+        reference = None
+        if stale_claim is not None:
+            reference = {**op.after, stale_claim: op.before[stale_claim]}
+        # A fault in the discard of a code the budget refused (the refusal stands).
+        discard = self.undiscarded_code(op, answer, faulted_at)
+        if discard is not None and after.get(discard) != op.after.get(discard):
+            if discard not in after:
+                raise Violation(f"{label}: a failed discard, but no record {discard} holds the pending code{details}")
+            reference = {**op.after, discard: after[discard]}
+            self.undiscarded += 1
+        if kind in NEVER_ABSORBED and stale_claim is None and discard is None:
             raise Violation(
                 f"{label}: answered {answer.got} as the scenario expects, but a {kind} fault cannot be absorbed"
                 f" (the engine ignored a failed call or an unreadable record){details}"
             )
-        self.expect(op, answer, f"{label} (absorbed)", state)
+        self.expect(op, answer, f"{label} (absorbed)", state, handed=kind.startswith("mail-"))
         if kind in STORE_KINDS and outline(answer.outcome) != outline(op.answer.outcome):
             raise Violation(
                 f"{label}: absorbed, but the outcome has another structure than the fault-free one:\n"
                 f"  {json.dumps(outline(answer.outcome))}\n"
                 f"  fault-free: {json.dumps(outline(op.answer.outcome))}{details}"
             )
-        self.like_reference(op, f"{label} (absorbed)", after, answer.summary())
+        self.like_reference(op, f"{label} (absorbed)", after, answer.summary(), reference)
+        if stale_claim is not None:
+            if after.get(stale_claim) != op.before[stale_claim]:
+                raise Violation(f"{label}: the claim {stale_claim} whose release failed changed{details}")
+            self.stale_claims += 1
         if event_kinds(answer) != event_kinds(op.answer):
             raise Violation(
                 f"{label}: absorbed, but emitted events {event_kinds(answer)}, fault-free"
                 f" {event_kinds(op.answer)}{details}"
             )
 
-    def reference_mismatch(self, op: OpStep, after: Records) -> str | None:
-        """Why the store does not have the structure of the fault-free after-state, or where a
-        record changed that did not change fault-free, or the other way round (None: it has)."""
-        got, want = store_shape(after, op.before), store_shape(op.after, op.before)
+    def damaged_budget(
+        self, op: OpStep, label: str, answer: Answer, after: Records, state: State, details: str, faulted: str
+    ) -> None:
+        """A `corrupt` get of an address budget: the budget holds no secret, and a damaged one
+        starts a new window (so it never blocks an address for good). The step answers as
+        fault-free, or, where the budget refused the code fault-free, sends it; either way the
+        budget now counts one code from now. The scenario's counts of that address no longer
+        hold, so the op step after it is not run."""
+        budget = faulted.partition(" ")[2]
+        fresh = json.loads(after[budget][0]) if budget in after else None
+        if fresh != {"since": state.clock.t, "sent": 1}:
+            raise Violation(f"{label}: the damaged budget {budget} was not replaced by a new window: {fresh}{details}")
+        if answer.got == op.answer.got:
+            self.expect(op, answer, f"{label} (absorbed)", state)
+            self.like_reference(op, f"{label} (absorbed)", after, answer.summary(), {**op.after, budget: after[budget]})
+            if event_kinds(answer) != event_kinds(op.answer):
+                raise Violation(
+                    f"{label}: absorbed, but emitted events {event_kinds(answer)}, fault-free"
+                    f" {event_kinds(op.answer)}{details}"
+                )
+        elif not (op.answer.got == "rate_limited" and answer.got == "ok" and len(answer.delivered()) == 1):
+            raise Violation(
+                f"{label}: answered {answer.got} after a damaged budget, fault-free {op.answer.got}{details}"
+            )
+        self.budget_resets += 1
+
+    def reference_mismatch(self, op: OpStep, after: Records, reference: Records | None = None) -> str | None:
+        """Why the store does not have the structure of the fault-free after-state (or of
+        `reference`), or where a record changed that did not change fault-free, or the other way
+        round (None: it has)."""
+        ref = op.after if reference is None else reference
+        got, want = store_shape(after, op.before), store_shape(ref, op.before)
         if got != want:
             keys = sorted({k for k in after.keys() | op.after.keys() if after.get(k) != op.before.get(k)})
             return (
                 f"the stored records have another structure than the fault-free after-state\n"
                 f"  structure: {got}\n  fault-free: {want}\n  after:\n{show_records(after, keys)}\n"
-                f"  fault-free after:\n{show_records(op.after, keys)}"
+                f"  fault-free after:\n{show_records(ref, keys)}"
             )
-        if changed_shape(op.before, after) != changed_shape(op.before, op.after):
+        if changed_shape(op.before, after) != changed_shape(op.before, ref):
             return (
                 f"records changed: {sorted(changed(op.before, after))}; fault-free:"
-                f" {sorted(changed(op.before, op.after))}\n{show_diff(op.before, after)}"
+                f" {sorted(changed(op.before, ref))}\n{show_diff(op.before, after)}"
             )
         return None
 
-    def like_reference(self, op: OpStep, label: str, after: Records, summary: str) -> None:
-        """The store has the structure of the fault-free after-state, and a record changed iff
-        it changed fault-free."""
-        mismatch = self.reference_mismatch(op, after)
+    def like_reference(
+        self, op: OpStep, label: str, after: Records, summary: str, reference: Records | None = None
+    ) -> None:
+        """The store has the structure of the fault-free after-state (or of `reference`), and a
+        record changed iff it changed fault-free."""
+        mismatch = self.reference_mismatch(op, after, reference)
         if mismatch is not None:
             raise Violation(f"{label}: {mismatch}\n  {summary}")
 
@@ -685,8 +802,12 @@ class Harness:
                 )
             if kind not in STORE_KINDS and str(callback).startswith("store."):
                 raise Violation(f"{label}: a mail fault, but the error names callback {callback!r}{details}")
-        same_bytes = {k: v for k, (v, _) in after.items()} == {k: v for k, (v, _) in op.before.items()}
-        renewed = {k for k in changed(op.before, after) if k in after and k in op.before}
+        charged = self.charged(op, answer, faulted_at)
+        self.charges += bool(charged & changed(op.before, after))
+        same_bytes = {k: v for k, (v, _) in after.items() if k not in charged} == {
+            k: v for k, (v, _) in op.before.items() if k not in charged
+        }
+        renewed = {k for k in changed(op.before, after) if k in after and k in op.before} - charged
         committed = False
         if not same_bytes or renewed - self.written_back(op, answer, faulted_at):
             if answer.got in self.codes:
@@ -703,7 +824,10 @@ class Harness:
                     f"{label}: the step ended in {answer.got} and changed records it never wrote"
                     f" ({sorted(changed(op.before, after) - written)}){details}"
                 )
-            committed = self.reference_mismatch(op, after) is None
+            # A trap at a claim's release came after the commit: the claim stays, stale.
+            claim = self.unreleased_claim(op, answer, faulted_at)
+            reference = None if claim is None else {**op.after, claim: op.before[claim]}
+            committed = self.reference_mismatch(op, after, reference) is None
             self.partial += not committed
             self.committed += committed
             if self.verbose:
@@ -722,8 +846,8 @@ class Harness:
             code = code_in(mail.text)
             if code is None or op.op not in CODE_OPS:
                 continue
-            if op.op == "email_enroll_begin":
-                request: dict[str, Any] = {"op": "email_enroll_confirm", "code": code}
+            if op.op in CONFIRM_OPS:
+                request: dict[str, Any] = {"op": CONFIRM_OPS[op.op], "code": code}
                 if args.get("step_up") is not None:
                     request["step_up"] = args["step_up"]
             else:
@@ -744,6 +868,46 @@ class Harness:
             if self.verbose:
                 print(f"    {what} code to {mail.to}: {tried.got}", file=sys.stderr)
         return committed
+
+    @staticmethod
+    def unreleased_claim(op: OpStep, answer: Answer, faulted_at: int) -> str | None:
+        """The credential claim (`webauthn-credential/...`) whose release the fault hit: a call
+        on a claim the before-state has, after the call that wrote or deleted the user's record
+        (a registration writes its claim before the record; removal, reset and deletion release
+        claims after it)."""
+        verb, _, key = answer.calls[faulted_at].partition(" ")
+        if not key.startswith(CLAIM_PREFIX) or key not in op.before or verb not in ("get", "delete"):
+            return None
+        record = f"user/{op.user}"
+        committed = any(c in (f"put {record}", f"delete {record}") for c in answer.calls[:faulted_at])
+        return key if committed else None
+
+    @staticmethod
+    def undiscarded_code(op: OpStep, answer: Answer, faulted_at: int) -> str | None:
+        """The user's record, when the fault hit the discard of a pending code that the address
+        budget refused (fault-free, the step answers `rate_limited` after reading the budget):
+        a call on the record after the budget's get, the run having written the pending code."""
+        record = f"user/{op.user}"
+        if op.op not in CONFIRM_OPS or op.answer.got != "rate_limited":
+            return None
+        if answer.calls[faulted_at].partition(" ")[2] != record:
+            return None
+        before = answer.calls[:faulted_at]
+        refused = any(c.startswith(f"get {BUDGET_PREFIX}") for c in before)
+        return record if refused and f"put {record}" in before else None
+
+    @staticmethod
+    def charged(op: OpStep, answer: Answer, faulted_at: int) -> set[str]:
+        """The address budgets (`email-address/...`) a failed enrolment or notice-address code
+        may leave charged: the code is counted against its address before it is sent, and the
+        charge stands once its write went through (the mailer may have delivered it)."""
+        if op.op not in CONFIRM_OPS:
+            return set()
+        return {
+            call.partition(" ")[2]
+            for i, call in enumerate(answer.calls)
+            if call.startswith(f"put {BUDGET_PREFIX}") and i != faulted_at
+        }
 
     @staticmethod
     def written_back(op: OpStep, answer: Answer, faulted_at: int) -> set[str]:
@@ -804,7 +968,11 @@ class Harness:
             f"fault-tests {self.surface}: {len(self.ops)} op steps, {total} fault runs in {elapsed:.1f} s"
             f" (fault-free run {reference_time:.1f} s, {self.adapter.commands} commands,"
             f" {self.code_tries} mailed codes of failed runs refused, {self.renewed} failed runs wrote the"
-            f" before bytes back under a new version{self.traps()}, {len(self.adapter.events)} events"
+            f" before bytes back under a new version, {self.charges} kept an address budget's charge,"
+            f" {self.stale_claims} absorbed runs left a credential claim stale, {self.undiscarded} left a refused"
+            f" code pending, {self.budget_resets} replaced a damaged address budget{self.traps()}"
+            f"{f', {self.dead_hosts} pending codes of dead instances waited out' if self.dead_hosts else ''},"
+            f" {len(self.adapter.events)} events"
             f" without a secret): {runs}"
         )
 

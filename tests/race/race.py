@@ -75,18 +75,20 @@ RECOVERY_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 #   login_begin + login_send_email_code), and all four submit it on that challenge, as four app
 #   servers receiving the same form would. The winner's write marks the code used and removes the
 #   challenge; a loser reloads and no longer finds the challenge: `not_found`.
-# - email, own challenges (odd rounds): the core keeps one sign-in code slot per user, not per
-#   challenge, so the emailed code is also accepted on another live challenge of the user. Here
-#   each process submits it on a challenge of its own, so a loser still finds its challenge and
-#   meets the code marked used: `replayed`. Together the two cases race both guards of an emailed
-#   code (the challenge's removal and the code's used flag).
+# - email, mixed challenges (odd rounds): a sign-in code is bound to the challenge it was sent for
+#   and completes only that one. One process submits it on that challenge, the three others each
+#   on a challenge of its own, as someone who learnt the code and knows the password would. Only
+#   the first can win; another challenge answers `not_found` while the code is unused and
+#   `replayed` once the winner marked it used (whichever the loser's read meets). Together the
+#   two cases race both guards of an emailed code (the challenge's removal and the code's used
+#   flag) and its binding to one challenge.
 # - recovery: each process on its own challenge. The winner's write removes the code's hash from
 #   the record; to a loser the code is then no different from a wrong one: `invalid_code`, counted
 #   in the attempt budget (so after each recovery race the stored failure count is exactly 3).
 ALLOWED: dict[str, frozenset[str]] = {
     "totp": frozenset({"replayed"}),
     "email-shared": frozenset({"not_found"}),
-    "email-own": frozenset({"replayed"}),
+    "email-mixed": frozenset({"not_found", "replayed"}),
     "recovery": frozenset({"invalid_code"}),
 }
 
@@ -293,15 +295,16 @@ class Race:
         assert challenge is not None
         self.engine.login_send_email_code(user.id, challenge)
         code = self.mail.take(user.address)
-        case = "email-shared" if n % 2 == 0 else "email-own"
-        submission = {
-            "user": user.id,
-            "kind": "email",
-            "code": code,
-            "challenge": challenge if case == "email-shared" else None,
-        }
-        phase = self.phase([[submission]] * everyone)
+        case = "email-shared" if n % 2 == 0 else "email-mixed"
+        shared = {"user": user.id, "kind": "email", "code": code, "challenge": challenge}
+        own = {**shared, "challenge": None}
+        if case == "email-shared":
+            phase = self.phase([[shared]] * everyone)
+        else:
+            phase = self.phase([[shared]] + [[own]] * (everyone - 1))
         self.one_acceptance(f"round {n}, emailed code ({case})", case, phase)
+        if case == "email-mixed" and next(a for a in phase.answers if a.answer == "ok").worker != self.workers[0].name:
+            raise RaceFailure(f"round {n}: the emailed code completed a challenge it was not sent for: {phase.show()}")
 
         # Recovery: each process on a challenge of its own.
         submission = {"user": user.id, "kind": "recovery", "code": user.recovery_codes[0], "challenge": None}

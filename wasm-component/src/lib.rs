@@ -92,8 +92,16 @@ impl GuestEngine for EngineResource {
         self.0.security_status(&user).map(convert::status).map_err(error)
     }
 
-    fn set_contact_email(&self, user: String, address: String) -> R<wit::Notices> {
-        self.0.set_contact_email(&user, &address).map(convert::notices).map_err(error)
+    fn set_contact_email(&self, user: String, address: String, step_up: Option<String>) -> R<wit::Notices> {
+        self.0.set_contact_email(&user, &address, step_up.as_deref()).map(convert::notices).map_err(error)
+    }
+
+    fn contact_email_begin(&self, user: String, address: String, step_up: Option<String>) -> R<wit::CodeSent> {
+        self.0.contact_email_begin(&user, &address, step_up.as_deref()).map(convert::code_sent).map_err(error)
+    }
+
+    fn contact_email_confirm(&self, user: String, code: String, step_up: Option<String>) -> R<wit::Notices> {
+        self.0.contact_email_confirm(&user, &code, step_up.as_deref()).map(convert::notices).map_err(error)
     }
 
     fn mark_order_created(&self, user: String) -> R<()> {

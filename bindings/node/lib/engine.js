@@ -182,9 +182,22 @@ export class Engine {
     return this.#run(user, { op: "security_status" });
   }
 
-  /** Sets where security notices go; the previous address is told. */
-  setContactEmail(user, address) {
-    return this.#run(user, { op: "set_contact_email", address });
+  /** Sets where security notices go, at once and unproved; the old and the new address are
+   * told. Once the user has a usable method or recovery codes it needs a step-up token. */
+  setContactEmail(user, address, stepUp) {
+    return this.#run(user, { op: "set_contact_email", address, step_up: token(stepUp) });
+  }
+
+  /** Emails a code to a new notice address (`contactEmailConfirm` then makes it the contact
+   * email); a step-up token is needed as for `setContactEmail`. */
+  contactEmailBegin(user, address, stepUp) {
+    return this.#run(user, { op: "contact_email_begin", address, step_up: token(stepUp) });
+  }
+
+  /** Makes the address proved by the code of `contactEmailBegin` the contact email; the old and
+   * the new address are told. */
+  contactEmailConfirm(user, code, stepUp) {
+    return this.#run(user, { op: "contact_email_confirm", code, step_up: token(stepUp) });
   }
 
   /** Records that the account has created orders: from now on 2FA is required. */

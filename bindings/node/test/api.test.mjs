@@ -209,7 +209,14 @@ test("results are plain objects with camelCase keys, as index.d.ts declares", as
     "warnings",
   ]);
   assert.deepEqual(keys(status.pending), ["email", "totp", "webauthn"]);
-  assert.deepEqual(keys(await engine.setContactEmail("alice", "alice@example.com")), notices);
+  assert.deepEqual(keys(await engine.setContactEmail("alice", "alice@example.com", token)), notices);
+  assert.deepEqual(keys(await engine.contactEmailBegin("alice", "alice.new@example.com", token)), [
+    "expiresAt",
+    "resendAfter",
+    "sentTo",
+  ]);
+  const proved = await engine.contactEmailConfirm("alice", outbox.at(-1).text.match(/\d{6}/)[0], token);
+  assert.deepEqual(keys(proved), notices);
   assert.equal(await engine.markOrderCreated("alice"), undefined);
   assert.deepEqual(keys(await engine.totpEnrollBegin("alice", "alice", token)), ["expiresAt", "qrSvg", "secret", "uri"]);
   assert.deepEqual(keys(await engine.emailEnrollBegin("alice", "alice@example.com", token)), ["expiresAt", "resendAfter", "sentTo"]);

@@ -280,7 +280,7 @@ describe("the admin capability", () => {
   test("resetUser removes every factor, tells the user and records who and why", async () => {
     const e = open();
     const { secret, stepUp } = await enrolTotp(e, "alice");
-    await e.engine.setContactEmail("alice", "alice@example.com");
+    await e.engine.setContactEmail("alice", "alice@example.com", stepUp);
     await e.engine.recoveryCodesGenerate("alice", stepUp);
     const { deviceToken } = await signIn(e, "alice", secret, { rememberDevice: true });
     e.events.length = 0;

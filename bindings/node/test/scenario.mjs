@@ -134,8 +134,8 @@ export class Runner {
       const key = this.authenticators.get(v.authenticator);
       const response =
         "webauthn_create" in v
-          ? await key.register(await this.value(v.webauthn_create))
-          : await key.signIn(await this.value(v.webauthn_get));
+          ? await key.register(await this.value(v.webauthn_create), { sameCredential: v.same_credential === true })
+          : await key.signIn(await this.value(v.webauthn_get), { signCount: v.sign_count });
       return JSON.stringify(response);
     }
     const result = {};
@@ -154,7 +154,9 @@ export class Runner {
   call(op, user, a, e = this.engine) {
     const calls = {
       security_status: () => e.securityStatus(user),
-      set_contact_email: () => e.setContactEmail(user, a.address),
+      set_contact_email: () => e.setContactEmail(user, a.address, a.step_up),
+      contact_email_begin: () => e.contactEmailBegin(user, a.address, a.step_up),
+      contact_email_confirm: () => e.contactEmailConfirm(user, a.code, a.step_up),
       mark_order_created: () => e.markOrderCreated(user),
       totp_enroll_begin: () => e.totpEnrollBegin(user, a.account_name, a.step_up),
       totp_enroll_confirm: () => e.totpEnrollConfirm(user, a.code, a.step_up),

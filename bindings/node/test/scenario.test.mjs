@@ -134,6 +134,16 @@ test("the runner fails when the scenario is wrong", async (t) => {
       index((s) => s.without_admin === true),
       (s) => delete s.expect,
     ),
+    // `same_credential` really registers the same credential: with carol's device kept, its
+    // claim is live and paul's registration of it is refused.
+    "a re-registered credential whose claim was never released": (() => {
+      const copy = structuredClone(SCENARIO);
+      const removal = index((s) => s.op === "remove_method" && s.user === "carol");
+      copy.steps.splice(removal, 1);
+      const finish = copy.steps.findIndex((s) => s.op === "webauthn_register_finish" && s.user === "paul");
+      assert.ok(finish >= 0 && copy.steps[finish].args.credential_json.same_credential === true);
+      return [copy, finish];
+    })(),
   };
   for (const [name, [scenario, step]] of Object.entries(cases)) {
     await t.test(name, async () => {

@@ -5,7 +5,8 @@
  * relying party produces and returns what a browser's `PublicKeyCredential.toJSON()` gives.
  * It is written from the WebAuthn spec alone (Node's built-in WebCrypto), independently of the
  * relying party under test, and has knobs to forge bad responses: another origin in the client
- * data, a tampered signature, a frozen or cloned signature counter.
+ * data, a tampered signature, a frozen, cloned or chosen signature counter, a credential
+ * registered again (for another account) instead of a new one.
  *
  * The JavaScript twin of bindings/python/tests/softauthn.py.
  *
@@ -278,11 +279,13 @@ export class SoftAuthenticator {
   /**
    * `navigator.credentials.create`: a new ES256 credential, as its `toJSON()`.
    * @param {string | object} options The creation options, as the relying party sends them.
-   * @param {{origin?: string}} [overrides] `origin` replaces the origin written into the client
-   *   data (not the one checked).
+   * @param {{origin?: string, sameCredential?: boolean}} [overrides] `origin` replaces the origin
+   *   written into the client data (not the one checked); `sameCredential` registers the first
+   *   credential held again (same id and key, now for the user of `options`, its counter going
+   *   on) instead of creating one.
    * @returns {Promise<RegistrationResponseJSON>}
    */
-  async register(options, { origin } = {}) {
+  async register(options, { origin, sameCredential = false } = {}) {
     /** @type {CreationOptions} */
     const pk = publicKeyOptions(options);
     const rpId = this.#rpId(pk.rp.id);
@@ -295,11 +298,26 @@ export class SoftAuthenticator {
       throw new Error("the relying party does not accept ES256 (-7)");
     }
 
-    const { privateKey, publicKey } = await subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
-    const publicKeyRaw = new Uint8Array(await subtle.exportKey("raw", publicKey));
-    const credentialId = webcrypto.getRandomValues(new Uint8Array(CREDENTIAL_ID_LEN));
     /** @type {Credential} */
-    const credential = { privateKey, publicKeyRaw, rpId, userHandle: b64urlDecode(pk.user.id), signCount: 0 };
+    let credential;
+    /** @type {Uint8Array} */
+    let credentialId;
+    if (sameCredential) {
+      const first = this.credentials.entries().next();
+      if (first.done) throw new Error("sameCredential: this authenticator holds no credential");
+      const [heldId, held] = first.value;
+      if (held.rpId !== rpId) throw new Error(`sameCredential: the first credential is for rp id ${held.rpId}`);
+      credentialId = b64urlDecode(heldId);
+      credential = held;
+      credential.userHandle = b64urlDecode(pk.user.id);
+    } else {
+      const algorithm = { name: "ECDSA", namedCurve: "P-256" };
+      const { privateKey, publicKey } = await subtle.generateKey(algorithm, false, ["sign"]);
+      const publicKeyRaw = new Uint8Array(await subtle.exportKey("raw", publicKey));
+      credentialId = webcrypto.getRandomValues(new Uint8Array(CREDENTIAL_ID_LEN));
+      credential = { privateKey, publicKeyRaw, rpId, userHandle: b64urlDecode(pk.user.id), signCount: 0 };
+    }
+    const { publicKeyRaw } = credential;
     const coseKey = new Map(/** @type {[number, CborValue][]} */ ([
       [1, 2], // kty: EC2
       [3, ES256], // alg
@@ -339,11 +357,12 @@ export class SoftAuthenticator {
   /**
    * `navigator.credentials.get`: an assertion by a held, allowed credential, as its `toJSON()`.
    * @param {string | object} options The request options, as the relying party sends them.
-   * @param {{origin?: string}} [overrides] `origin` replaces the origin written into the client
-   *   data (not the one checked).
+   * @param {{origin?: string, signCount?: number}} [overrides] `origin` replaces the origin
+   *   written into the client data (not the one checked); `signCount` is the signature counter
+   *   this assertion reports (later ones go on from it).
    * @returns {Promise<AuthenticationResponseJSON>}
    */
-  async signIn(options, { origin } = {}) {
+  async signIn(options, { origin, signCount } = {}) {
     /** @type {RequestOptions} */
     const pk = publicKeyOptions(options);
     const rpId = this.#rpId(pk.rpId);
@@ -356,7 +375,7 @@ export class SoftAuthenticator {
     }
     const credential = /** @type {Credential} */ (this.credentials.get(id));
 
-    credential.signCount += this.counterStep;
+    credential.signCount = signCount ?? credential.signCount + this.counterStep;
     const authData = concat(
       await sha256(new TextEncoder().encode(rpId)),
       Uint8Array.of(FLAG_UP | FLAG_UV),

@@ -111,21 +111,26 @@ describe("checkStore", () => {
   });
 });
 
-/** A user with an authenticator app, a confirmed email and recovery codes, and a challenge. */
+/** A user with an authenticator app, a confirmed email, recovery codes and a code sent to a new
+ * contact address, and a challenge, a cooldown later. */
 async function prepare(engine, outbox, clock) {
   const setup = await engine.totpEnrollBegin("alice", "alice@example.com");
   const token = (await engine.totpEnrollConfirm("alice", totp(setup.secret, clock.t))).stepUp;
   await engine.emailEnrollBegin("alice", "alice@example.com", token);
   await engine.emailEnrollConfirm("alice", emailedCode(outbox.at(-1)), token);
   const { codes } = await engine.recoveryCodesGenerate("alice", token);
-  clock.t += 30;
+  await engine.contactEmailBegin("alice", "contact@example.com", token);
+  const contactCode = emailedCode(outbox.at(-1));
+  clock.t += 60;
   const { challengeId } = await engine.loginBegin("alice");
-  return { secret: setup.secret, token, codes, challenge: challengeId };
+  return { secret: setup.secret, token, codes, contactCode, challenge: challengeId };
 }
 
 const OPS = {
   securityStatus: (e) => e.securityStatus("alice"),
-  setContactEmail: (e) => e.setContactEmail("alice", "new@example.com"),
+  setContactEmail: (e, s) => e.setContactEmail("alice", "new@example.com", s.token),
+  contactEmailBegin: (e, s) => e.contactEmailBegin("alice", "other@example.com", s.token),
+  contactEmailConfirm: (e, s) => e.contactEmailConfirm("alice", s.contactCode, s.token),
   markOrderCreated: (e) => e.markOrderCreated("alice"),
   totpEnrollBegin: (e, s) => e.totpEnrollBegin("alice", "a", s.token),
   emailEnrollBegin: (e, s) => e.emailEnrollBegin("alice", "second@example.com", s.token),
@@ -135,18 +140,25 @@ const OPS = {
   recoveryCodesGenerate: (e, s) => e.recoveryCodesGenerate("alice", s.token),
   loginBegin: (e) => e.loginBegin("alice"),
   loginSendEmailCode: (e, s) => e.loginSendEmailCode("alice", s.challenge),
-  "loginVerify totp": (e, s) => e.loginVerify("alice", s.challenge, "totp", totp(s.secret, T0 + 30)),
+  "loginVerify totp": (e, s) => e.loginVerify("alice", s.challenge, "totp", totp(s.secret, T0 + 60)),
   "loginVerify wrong totp": (e, s) => e.loginVerify("alice", s.challenge, "totp", "000000"),
   "loginVerify recovery": (e, s) => e.loginVerify("alice", s.challenge, "recovery", s.codes[0]),
   "admin deleteUser": (e) => e.admin().deleteUser("alice"),
 };
+
+/** The operations that charge the budget of the address they mail a code to. */
+const CHARGES_ADDRESS = new Set(["emailEnrollBegin", "contactEmailBegin"]);
+
+/** A snapshot without the addresses' budgets (`email-address/{hash}`). */
+const withoutBudgets = (snapshot) =>
+  Object.fromEntries(Object.entries(snapshot).filter(([key]) => !key.startsWith("email-address/")));
 
 describe("a store failing at its Nth call leaves the stored state unchanged", async () => {
   const clock = { t: T0 };
   const outbox = [];
   const base = new AsyncMapStore();
   const state = await prepare(new Engine(CONFIG, { store: base, mailer: (m) => void outbox.push(m), clock: () => clock.t }), outbox, clock);
-  assert.equal(totp(state.secret, T0 + 30) === "000000", false);
+  assert.equal(totp(state.secret, T0 + 60) === "000000", false);
 
   for (const [name, op] of Object.entries(OPS)) {
     for (const sync of [false, true]) {
@@ -169,7 +181,10 @@ describe("a store failing at its Nth call leaves the stored state unchanged", as
             assert.equal(error.code, 12);
             assert.equal(error.cause, faulty.thrown, `call ${n}: cause ${error.cause}`);
             assert.match(error.message, /StoreDown/);
-            assert.deepEqual(store.snapshot(), before, `a failure at call ${n} changed the stored state`);
+            // An address's budget is charged once the pending code has committed (and stays
+            // charged, like a sent code): only it may have changed.
+            const charged = CHARGES_ADDRESS.has(name) ? withoutBudgets : (snapshot) => snapshot;
+            assert.deepEqual(charged(store.snapshot()), charged(before), `a failure at call ${n} changed the stored state`);
             // The same engine then works: the operation runs to its normal end.
             const again = await op(engine, state).then(
               () => "ok",
@@ -257,24 +272,31 @@ describe("faults", () => {
     assert.equal(store.data.get(key).value.toString("latin1"), "\xff not json");
   });
 
-  test("a mailer that throws leaves no usable code", async () => {
+  test("a mailer that throws leaves no usable code, and no cooldown", async () => {
     const attempted = [];
     const down = new Error("SMTP is down");
+    let fail = true;
     const store = new AsyncMapStore();
     const engine = new Engine(CONFIG, {
       store,
       mailer: (message) => {
         attempted.push(message);
-        throw down;
+        if (fail) throw down;
       },
       clock: () => T0,
     });
     const error = await rejects(engine.emailEnrollBegin("bob", "bob@example.com"), "mail");
     assert.equal(error.cause, down);
     assert.match(error.message, /SMTP is down/);
-    assert.deepEqual(store.snapshot(), {});
+    assert.deepEqual(withoutBudgets(store.snapshot()), {}, "only the address's budget was charged");
+    assert.equal(Object.keys(store.snapshot()).length, 1);
     assert.equal(attempted.length, 1);
     await rejects(engine.emailEnrollConfirm("bob", emailedCode(attempted[0])), "not_found");
+    // The undelivered code was discarded and lifted the cooldown: a new one goes at once.
+    fail = false;
+    await engine.emailEnrollBegin("bob", "bob@example.com");
+    assert.equal(attempted.length, 2);
+    assert.equal((await engine.emailEnrollConfirm("bob", emailedCode(attempted[1]))).method.kind, "email");
   });
 
   test("a mailer whose promise rejects leaves the previous pending state untouched", async () => {
@@ -298,7 +320,7 @@ describe("faults", () => {
     clock.t += 120;
     const error = await rejects(engine.emailEnrollBegin("bob", "bob2@example.com"), "mail");
     assert.equal(error.cause.message, "SMTP is down");
-    assert.deepEqual(store.snapshot(), before);
+    assert.deepEqual(withoutBudgets(store.snapshot()), withoutBudgets(before));
     assert.equal((await engine.securityStatus("bob")).pending.email, "bob@example.com");
     assert.equal((await engine.emailEnrollConfirm("bob", first)).method.label, "bob@example.com");
   });

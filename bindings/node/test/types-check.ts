@@ -119,8 +119,12 @@ async function main(): Promise<void> {
   const none: void = await engine.revokeRememberedDevices("alice");
   void [rememberedDevice, deadline, devices, lastReset, none];
 
-  const notices: Notices = await engine.setContactEmail("alice", "alice@example.com");
+  const notices: Notices = await engine.setContactEmail("alice", "alice@example.com", token);
   const failed: string[] = notices.failed;
+  const contactSent: CodeSent = await engine.contactEmailBegin("alice", "alice.new@example.com", token.token);
+  const contactSet: Notices = await engine.contactEmailConfirm("alice", "123456", token);
+  const unguarded: Notices = await engine.setContactEmail("bob", "bob@example.com");
+  void [contactSent, contactSet, unguarded];
   const setup: TotpSetup = await engine.totpEnrollBegin("alice", "alice@example.com", token);
   const uri: URL = new URL(setup.uri);
   const sent: CodeSent = await engine.emailEnrollBegin("alice", "alice@example.com", token.token);

@@ -201,6 +201,28 @@ for (const [kind, storage] of Object.entries(STORES)) {
       assert.equal((await engine.loginVerify("carol", id, "webauthn", await key.signIn(options))).method, "webauthn");
     });
 
+    test("the soft authenticator's knobs: a chosen counter, the same credential registered again", async () => {
+      const { engine } = open();
+      const key = new SoftAuthenticator(ORIGIN);
+      await register(engine, key);
+      const [held] = key.credentials.keys();
+      const counter = (assertion) => Buffer.from(assertion.response.authenticatorData, "base64url").readUInt32BE(33);
+      let [id, options] = await challenge(engine);
+      const chosen = await key.signIn(options, { signCount: 40 });
+      assert.equal(counter(chosen), 40);
+      await engine.loginVerify("carol", id, "webauthn", chosen);
+      [id, options] = await challenge(engine);
+      const next = await key.signIn(options);
+      assert.equal(counter(next), 41, "later assertions go on from the chosen counter");
+      await engine.loginVerify("carol", id, "webauthn", next);
+      // Registered again for dave: the same credential id, refused while carol's claim is live.
+      const registration = await engine.webauthnRegisterBegin("dave", "Soft key");
+      const again = await key.register(registration.options, { sameCredential: true });
+      assert.equal(again.id, held);
+      assert.equal(key.credentials.size, 1);
+      await rejects(engine.webauthnRegisterFinish("dave", again), "webauthn_rejected", /already registered/);
+    });
+
     test("garbage responses are invalid_input or webauthn_rejected", async () => {
       const { engine } = open();
       const key = new SoftAuthenticator(ORIGIN);

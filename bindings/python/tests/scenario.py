@@ -118,7 +118,9 @@ def call_op(engine: Any, op: str, user: str, a: dict[str, Any]) -> Any:
     step_up = a.get("step_up")
     calls = {
         "security_status": lambda: e.security_status(user),
-        "set_contact_email": lambda: e.set_contact_email(user, a["address"]),
+        "set_contact_email": lambda: e.set_contact_email(user, a["address"], step_up),
+        "contact_email_begin": lambda: e.contact_email_begin(user, a["address"], step_up),
+        "contact_email_confirm": lambda: e.contact_email_confirm(user, a["code"], step_up),
         "mark_order_created": lambda: e.mark_order_created(user),
         "totp_enroll_begin": lambda: e.totp_enroll_begin(user, a["account_name"], step_up),
         "totp_enroll_confirm": lambda: e.totp_enroll_confirm(user, a["code"], step_up),
@@ -247,8 +249,9 @@ class Values:
             if "webauthn_create" in v or "webauthn_get" in v:
                 key = self.authenticators.setdefault(v["authenticator"], SoftAuthenticator(self.origin))
                 if "webauthn_create" in v:
-                    return json.dumps(key.register(self.value(v["webauthn_create"])))
-                return json.dumps(key.sign_in(self.value(v["webauthn_get"])))
+                    same = bool(v.get("same_credential", False))
+                    return json.dumps(key.register(self.value(v["webauthn_create"]), same_credential=same))
+                return json.dumps(key.sign_in(self.value(v["webauthn_get"]), sign_count=v.get("sign_count")))
             return {k: self.value(x) for k, x in v.items()}
         return v
 

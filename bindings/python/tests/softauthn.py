@@ -4,7 +4,8 @@ It speaks ES256 (ECDSA P-256 with SHA-256) with "none" attestation, takes the op
 relying party produces and returns what a browser's ``PublicKeyCredential.toJSON()`` gives.
 It is written from the WebAuthn spec alone (stdlib + ``cryptography``), independently of the
 relying party under test, and has knobs to forge bad responses: another origin in the client
-data, a tampered signature, a frozen or cloned signature counter.
+data, a tampered signature, a frozen, cloned or chosen signature counter, a credential
+registered again.
 """
 
 from __future__ import annotations
@@ -135,10 +136,15 @@ class SoftAuthenticator:
             raise ValueError(f"rp id {rp_id!r} is not valid for origin {self.origin!r}")
         return rp_id
 
-    def register(self, options: str | JsonDict, *, origin: str | None = None) -> JsonDict:
+    def register(
+        self, options: str | JsonDict, *, origin: str | None = None, same_credential: bool = False
+    ) -> JsonDict:
         """``navigator.credentials.create``: a new ES256 credential, as its ``toJSON()``.
 
         ``origin`` overrides the origin written into the client data (not the one checked).
+        ``same_credential`` registers the authenticator's first credential again (same id and
+        key, now for the options' user) instead of making a new one, as an authenticator whose
+        credential an account gave up would be presented to another account.
         """
         pk = _public_key(options)
         rp_id = self._rp_id(pk["rp"].get("id"))
@@ -149,9 +155,19 @@ class SoftAuthenticator:
         if not any(p.get("type") == "public-key" and p.get("alg") == ES256 for p in pk["pubKeyCredParams"]):
             raise ValueError("the relying party does not accept ES256 (-7)")
 
-        key = ec.generate_private_key(ec.SECP256R1())
-        credential_id = secrets.token_bytes(CREDENTIAL_ID_LEN)
-        credential = Credential(key, rp_id, b64url_decode(pk["user"]["id"]))
+        user_handle = b64url_decode(pk["user"]["id"])
+        if same_credential:
+            if not self.credentials:
+                raise ValueError("same_credential: this authenticator holds no credential yet")
+            credential_id, credential = next(iter(self.credentials.items()))
+            if credential.rp_id != rp_id:
+                raise ValueError(f"same_credential: the first credential is for rp id {credential.rp_id!r}")
+            credential.user_handle = user_handle
+            key = credential.key
+        else:
+            key = ec.generate_private_key(ec.SECP256R1())
+            credential_id = secrets.token_bytes(CREDENTIAL_ID_LEN)
+            credential = Credential(key, rp_id, user_handle)
         numbers = key.public_key().public_numbers()
         cose_key: CborValue = {
             1: 2,  # kty: EC2
@@ -185,10 +201,12 @@ class SoftAuthenticator:
             "authenticatorAttachment": "platform",
         }
 
-    def sign_in(self, options: str | JsonDict, *, origin: str | None = None) -> JsonDict:
+    def sign_in(self, options: str | JsonDict, *, origin: str | None = None, sign_count: int | None = None) -> JsonDict:
         """``navigator.credentials.get``: an assertion by a held, allowed credential, as ``toJSON()``.
 
         ``origin`` overrides the origin written into the client data (not the one checked).
+        ``sign_count`` makes the assertion report exactly that signature counter (later
+        assertions continue from it), e.g. one that did not increase.
         """
         pk = _public_key(options)
         rp_id = self._rp_id(pk.get("rpId"))
@@ -199,7 +217,12 @@ class SoftAuthenticator:
         credential_id = held[0]
         credential = self.credentials[credential_id]
 
-        credential.sign_count += self.counter_step
+        if sign_count is None:
+            credential.sign_count += self.counter_step
+        elif isinstance(sign_count, int) and not isinstance(sign_count, bool) and 0 <= sign_count < 1 << 32:
+            credential.sign_count = sign_count
+        else:
+            raise ValueError(f"sign_count must be an int from 0 to 2^32 - 1, not {sign_count!r}")
         auth_data = (
             hashlib.sha256(rp_id.encode("utf-8")).digest()
             + bytes([FLAG_UP | FLAG_UV])

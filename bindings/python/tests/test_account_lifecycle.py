@@ -171,7 +171,7 @@ def test_remembered_devices_skip_the_second_factor_until_they_expire_or_are_revo
 
     success = sign_in(engine, clock, "alice", remember=True)
     assert success.device_token is not None
-    engine.set_contact_email("alice", "alice@example.com")
+    engine.set_contact_email("alice", "alice@example.com", success.step_up)
     engine.email_enroll_begin("alice", "alice@example.com", success.step_up)
     engine.email_enroll_confirm("alice", mailed_code(outbox, "alice@example.com"), success.step_up)
     engine.remove_method("alice", "totp-1", success.step_up)
@@ -228,7 +228,7 @@ def test_reset_user_tells_every_address_and_requires_enrollment_again() -> None:
     engine = twofa.Engine(CONFIG, store=DictStore(), clock=clock, mailer=outbox, on_event=events)
     added = engine.admin().totp_import("alice", SECRET)
     step_up = sign_in(engine, clock, "alice").step_up
-    engine.set_contact_email("alice", "alice@example.com")
+    engine.set_contact_email("alice", "alice@example.com", step_up)
     engine.email_enroll_begin("alice", "alice.backup@example.com", step_up)
     engine.email_enroll_confirm("alice", mailed_code(outbox, "alice.backup@example.com"), step_up)
     engine.mark_order_created("alice")

@@ -55,6 +55,12 @@ pub(crate) struct Decision {
     pub then: Then,
     /// WebAuthn credential ids to claim (globally) before the record is written.
     pub claims: Vec<String>,
+    /// WebAuthn credential ids whose claims go once the change has committed (the methods are
+    /// gone); a claim is deleted only if it still names this user.
+    pub releases: Vec<String>,
+    /// The address a code goes to that counts against its budget across users (enrolment and
+    /// contact codes), charged once the pending code has committed.
+    pub budget: Option<String>,
     /// Audit events to deliver once the change has committed.
     pub events: Vec<SecurityEvent>,
 }
@@ -72,6 +78,8 @@ impl Decision {
             mail: Vec::new(),
             then: Then::Report,
             claims: Vec::new(),
+            releases: Vec::new(),
+            budget: None,
             events: Vec::new(),
         }
     }
@@ -98,8 +106,22 @@ impl Ctx<'_> {
             mail: Vec::new(),
             then: Then::Report,
             claims: Vec::new(),
+            releases: Vec::new(),
+            budget: None,
             events: Vec::new(),
         }
+    }
+
+    /// Opens the loaded record (or a new one) for this engine: it is written in the schema of
+    /// `write_schema` or its own, whichever is newer, and a schema 2 record gets its generation
+    /// now (a record without one gets a new one, so tokens made before fail).
+    pub(crate) fn open(&self, record: Option<UserRecord>) -> Result<UserRecord, Error> {
+        let mut r = record.unwrap_or(UserRecord { schema: 0, ..UserRecord::default() });
+        r.schema = r.schema.max(self.core.config.write_schema);
+        if r.schema >= 2 && r.generation.is_none() {
+            r.generation = Some(crate::crypto::random_token(self.core.rng.as_ref())?);
+        }
+        Ok(r)
     }
 
     /// An audit event about this user at this time.
@@ -224,27 +246,58 @@ fn replace_totp(ctx: &Ctx<'_>, r: &mut UserRecord) -> Vec<SecurityEvent> {
 
 /// Decides a user-facing operation. `record` is `None` when the user has no record yet.
 pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Request) -> Result<Decision, Error> {
-    let mut r = record.unwrap_or_default();
+    let mut r = ctx.open(record)?;
     let core = ctx.core;
     let cfg = &core.config;
     let now = ctx.now;
     match request {
         Request::SecurityStatus => Ok(Decision::report(Outcome::Status(status(ctx, &r)))),
 
-        Request::SetContactEmail { address } => {
+        Request::SetContactEmail { address, step_up } => {
             let address = validate_address(address)?;
-            let previous = r.contact_email.replace(address.clone());
-            let changed = previous.as_ref().is_none_or(|p| !p.eq_ignore_ascii_case(&address));
-            let mut mail = Vec::new();
-            if let Some(prev) = previous.filter(|p| !p.eq_ignore_ascii_case(&address)) {
-                let vars = ctx.vars(&[("address", address.as_str())]);
-                mail.push(cfg.templates.contact_changed.render(&prev, &vars));
+            ctx.require_step_up(&r, step_up)?;
+            Ok(set_contact(ctx, r, address))
+        }
+
+        Request::ContactEmailBegin { address, step_up } => {
+            let address = validate_address(address)?;
+            ctx.require_step_up(&r, step_up)?;
+            if r.schema < 2 {
+                return Err(Error::invalid(
+                    "contact_email_begin: needs write_schema 2 (finish the rolling upgrade, docs/scaling.md)",
+                ));
             }
-            let mut d = ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail);
-            if changed {
-                d.events.push(ctx.event(EventKind::ContactEmailChanged));
+            email_code::check_cooldown(&r.contact_code, &cfg.email_code, now)?;
+            send_code(ctx, r, Purpose::Contact, Some(address), None)
+        }
+
+        Request::ContactEmailConfirm { code, step_up } => {
+            let code = login::parse_digits(code, cfg.email_code.digits)?;
+            ctx.require_step_up(&r, step_up)?;
+            login::check_lockout(&r, now)?;
+            let verdict = email_code::verify(
+                &core.keyring,
+                &mut r.contact_code,
+                ctx.user,
+                Purpose::Contact,
+                &cfg.email_code,
+                &code,
+                None,
+                now,
+            )?;
+            match verdict {
+                Verdict::Accepted(entry) => {
+                    r.contact_code.clear();
+                    login::record_success(&mut r);
+                    let address =
+                        entry.address.ok_or_else(|| Error::Internal("contact code without address".into()))?;
+                    Ok(set_contact(ctx, r, address))
+                }
+                Verdict::Wrong => {
+                    let events = ctx.count_failure(&mut r).into_iter().collect();
+                    Ok(Decision { events, ..ctx.put(r, Err(Error::InvalidCode)) })
+                }
             }
-            Ok(d)
         }
 
         Request::MarkOrderCreated => {
@@ -294,7 +347,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
                 return Err(Error::invalid("email address: already a confirmed method"));
             }
             email_code::check_cooldown(&r.enroll_code, &cfg.email_code, now)?;
-            send_code(ctx, r, Purpose::Enroll, vec![address.clone()], Some(address), vec![])
+            send_code(ctx, r, Purpose::Enroll, Some(address), None)
         }
 
         Request::EmailEnrollConfirm { code, step_up } => {
@@ -308,10 +361,11 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
                 Purpose::Enroll,
                 &cfg.email_code,
                 &code,
+                None,
                 now,
             )? {
                 Verdict::Accepted(entry) => {
-                    r.enroll_code = Default::default();
+                    r.enroll_code.clear();
                     login::record_success(&mut r);
                     let address =
                         entry.address.ok_or_else(|| Error::Internal("enrolment code without address".into()))?;
@@ -390,7 +444,7 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
                 .iter()
                 .position(|m| &m.id == method_id)
                 .ok_or_else(|| Error::NotFound(format!("method {method_id}")))?;
-            if !policy::may_remove(&r) {
+            if !policy::may_remove(&r, method_id) {
                 return Err(Error::PolicyViolation(
                     "2FA is required for this account: add another method before removing the last one".into(),
                 ));
@@ -402,17 +456,19 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
             mail_record.methods.push(removed.clone());
             let mail = ctx.method_notice(&mail_record, &cfg.templates.method_removed, &removed);
             r.step_up_epoch = r.step_up_epoch.wrapping_add(1);
-            if r.methods.is_empty() {
+            if !r.has_usable_method() {
+                // Recovery codes back up methods; with no usable method left they go too.
                 r.recovery.clear();
-                r.login_code = Default::default();
+                r.login_code.clear();
             }
             let mut events = vec![ctx.method_event(EventKind::MethodRemoved, &removed)];
             events.extend(ctx.revoke_devices(&mut r, "method_removed"));
-            Ok(Decision { events, ..ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail) })
+            let releases = removed.credential_id().map(str::to_string).into_iter().collect();
+            Ok(Decision { events, releases, ..ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail) })
         }
 
         Request::RecoveryCodesGenerate { step_up } => {
-            if r.methods.is_empty() {
+            if !r.has_usable_method() {
                 return Err(Error::NotEnrolled);
             }
             ctx.require_step_up(&r, step_up)?;
@@ -428,14 +484,14 @@ pub(crate) fn decide(ctx: &Ctx<'_>, record: Option<UserRecord>, request: &Reques
 
         Request::LoginSendEmailCode { challenge } => {
             find_challenge(&r, challenge, now)?;
-            let addresses = r.email_addresses();
-            if addresses.is_empty() {
+            if r.email_addresses().is_empty() {
                 return Err(Error::NotEnrolled);
             }
             login::check_lockout(&r, now)?;
             email_code::check_cooldown(&r.login_code, &cfg.email_code, now)?;
-            let masked = addresses.iter().map(|a| mask(a)).collect();
-            send_code(ctx, r, Purpose::Login, addresses, None, masked)
+            // Schema 1 cannot store the binding: the code then completes any challenge, as before.
+            let bound = (r.schema >= 2).then(|| challenge.clone());
+            send_code(ctx, r, Purpose::Login, None, bound)
         }
 
         Request::LoginVerify { challenge, proof, remember_device } => {
@@ -481,36 +537,68 @@ pub(crate) fn refusal_events(ctx: &Ctx<'_>, request: &Request, error: &Error) ->
     vec![ctx.event(kind).about(proof.kind(), None).because(error.name())]
 }
 
-/// Writes a pending code and asks the driver to send it to `to`, then arm it.
+/// The keyed-hash domain of address budgets.
+const ADDRESS_DOMAIN: &str = "twofa/address-budget";
+
+/// Writes a pending code and asks the driver to send it, then arm it: to `address` (enrolment
+/// and contact codes, which also count against the address's budget) or to every email method
+/// (sign-in codes, bound to `challenge`, the addresses shown masked).
 fn send_code(
     ctx: &Ctx<'_>,
     mut r: UserRecord,
     purpose: Purpose,
-    to: Vec<String>,
     address: Option<String>,
-    shown: Vec<String>,
+    challenge: Option<String>,
 ) -> Result<Decision, Error> {
     let core = ctx.core;
     let cfg = &core.config.email_code;
-    let (entry, code) = email_code::issue(&core.keyring, core.rng.as_ref(), ctx.user, purpose, cfg, address, ctx.now)?;
+    let (to, shown, budget) = match &address {
+        Some(a) => {
+            let tag = core.keyring.tag(ADDRESS_DOMAIN, "", a.to_ascii_lowercase().as_bytes())?;
+            (vec![a.clone()], vec![a.clone()], Some(crate::record::address_budget_key(&URL_SAFE_NO_PAD.encode(tag))))
+        }
+        None => {
+            let to = r.email_addresses();
+            let shown = to.iter().map(|a| mask(a)).collect();
+            (to, shown, None)
+        }
+    };
+    let (mut entry, code) = email_code::issue(&core.keyring, core.rng.as_ref(), ctx.user, purpose, cfg, ctx.now)?;
+    entry.address = address;
+    entry.challenge = challenge;
     let template = match purpose {
-        Purpose::Enroll => &core.config.templates.enroll_code,
+        Purpose::Enroll | Purpose::Contact => &core.config.templates.enroll_code,
         Purpose::Login => &core.config.templates.login_code,
     };
     let minutes = (cfg.ttl_secs / 60).to_string();
     let vars = ctx.vars(&[("code", code.as_str()), ("minutes", minutes.as_str())]);
     let mail = to.iter().map(|a| template.render(a, &vars)).collect();
     let sent = CodeSent {
-        sent_to: if shown.is_empty() { to } else { shown },
+        sent_to: shown,
         expires_at: entry.expires,
         resend_after: ctx.now.saturating_add(cfg.resend_cooldown_secs),
     };
     let id = entry.id.clone();
-    match purpose {
-        Purpose::Enroll => r.enroll_code.pending = Some(entry),
-        Purpose::Login => r.login_code.pending = Some(entry),
+    purpose.slot(&mut r).pending = Some(entry);
+    Ok(Decision { mail, budget, then: Then::SendCode { purpose, id }, ..ctx.put(r, Ok(Outcome::CodeSent(sent))) })
+}
+
+/// Makes `address` the notice address. A change from another address is told to both; the
+/// first address is not mailed (it is set at sign-up, or was just proved by a code).
+fn set_contact(ctx: &Ctx<'_>, mut r: UserRecord, address: String) -> Decision {
+    let previous = r.contact_email.replace(address.clone());
+    let changed = previous.as_ref().is_none_or(|p| !p.eq_ignore_ascii_case(&address));
+    let mut mail = Vec::new();
+    if let Some(previous) = previous.filter(|_| changed) {
+        let vars = ctx.vars(&[("address", address.as_str())]);
+        let template = &ctx.core.config.templates.contact_changed;
+        mail = vec![template.render(&previous, &vars), template.render(&address, &vars)];
     }
-    Ok(Decision { mail, then: Then::SendCode { purpose, id }, ..ctx.put(r, Ok(Outcome::CodeSent(sent))) })
+    let mut d = ctx.put_with_notices(r, Outcome::Done(Notices::default()), mail);
+    if changed {
+        d.events.push(ctx.event(EventKind::ContactEmailChanged));
+    }
+    d
 }
 
 /// Arms a delivered code (a second write). Superseded meanwhile: `conflict`.
@@ -521,23 +609,17 @@ pub(crate) fn decide_arm(
     id: &str,
 ) -> Result<Decision, Error> {
     let mut r = record.ok_or(Error::Conflict)?;
-    let slot = match purpose {
-        Purpose::Enroll => &mut r.enroll_code,
-        Purpose::Login => &mut r.login_code,
-    };
-    if !email_code::arm(slot, id, ctx.now) {
+    if !email_code::arm(purpose.slot(&mut r), id, ctx.now) {
         return Err(Error::Conflict);
     }
     Ok(ctx.put(r, Ok(Outcome::Done(Notices::default()))))
 }
 
-/// Discards a code whose delivery failed, so it can never be armed.
+/// Discards a code whose delivery failed (or whose address is over its budget), so it can
+/// never be armed.
 pub(crate) fn decide_discard(record: Option<UserRecord>, purpose: Purpose, id: &str) -> Decision {
     let Some(mut r) = record else { return Decision::report(Outcome::Done(Notices::default())) };
-    let slot = match purpose {
-        Purpose::Enroll => &mut r.enroll_code,
-        Purpose::Login => &mut r.login_code,
-    };
+    let slot = purpose.slot(&mut r);
     if slot.pending.as_ref().is_none_or(|c| c.id != id) {
         return Decision::report(Outcome::Done(Notices::default()));
     }
@@ -622,10 +704,9 @@ fn remember_device(ctx: &Ctx<'_>, r: &mut UserRecord, method: MethodKind) -> Res
 fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord, device_token: Option<&str>) -> Result<Decision, Error> {
     let core = ctx.core;
     let mut methods: Vec<MethodKind> = Vec::new();
-    for m in &r.methods {
+    for m in r.methods.iter().filter(|m| m.usable()) {
         let k = m.data.kind();
-        let usable = !matches!(m.data, MethodData::Webauthn { flagged: true, .. });
-        if usable && !methods.contains(&k) {
+        if !methods.contains(&k) {
             methods.push(k);
         }
     }
@@ -639,7 +720,8 @@ fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord, device_token: Option<&str>) -> 
         enrollment_deadline: None,
         remembered_device: None,
     };
-    if r.methods.is_empty() {
+    // Flagged devices do not count; recovery codes left still ask for a second factor.
+    if !r.has_usable_method() && r.recovery.is_empty() {
         let deadline = policy::enrollment_deadline(&r, &core.config.policy);
         return Ok(Decision::report(Outcome::Challenge(LoginChallenge {
             enrollment_required: deadline.is_some_and(|d| ctx.now >= d),
@@ -647,7 +729,7 @@ fn login_begin(ctx: &Ctx<'_>, mut r: UserRecord, device_token: Option<&str>) -> 
             ..skipped
         })));
     }
-    if let Some(i) = device_token.and_then(|t| remembered_device(ctx, &r, t)) {
+    if let Some(i) = device_token.filter(|_| r.has_usable_method()).and_then(|t| remembered_device(ctx, &r, t)) {
         let device = &mut r.remembered[i];
         device.last_used = Some(ctx.now);
         let event = ctx.event(EventKind::LoginSucceeded).because("remembered_device").device(&device.id);
@@ -697,7 +779,7 @@ fn login_verify(
         return Err(Error::invalid("remember_device: not enabled in the config (remember_device.enabled)"));
     }
     let auth_state = find_challenge(&r, challenge, now)?.webauthn.clone();
-    if r.methods.is_empty() {
+    if !r.has_usable_method() && r.recovery.is_empty() {
         return Err(Error::NotEnrolled);
     }
 
@@ -740,6 +822,7 @@ fn login_verify(
                 Purpose::Login,
                 &cfg.email_code,
                 &code,
+                Some(challenge),
                 now,
             )? {
                 Verdict::Wrong => return fail(r, Error::InvalidCode),
@@ -823,11 +906,14 @@ fn login_verify(
 }
 
 /// Checks a label, an administrator's name or a reason: trimmed, 1 to `max` characters, no
-/// control characters.
+/// control, invisible (format) or line-separator characters, which could reach a mail subject.
 fn validate_text(field: &str, value: &str, max: usize) -> Result<String, Error> {
     let value = value.trim();
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(Error::invalid(format!("{field}: 1 to {max} characters without control characters")));
+    if value.is_empty()
+        || value.chars().count() > max
+        || value.chars().any(|c| c.is_control() || crate::mail::is_invisible(c))
+    {
+        return Err(Error::invalid(format!("{field}: 1 to {max} characters without control or invisible characters")));
     }
     Ok(value.to_string())
 }
@@ -839,6 +925,8 @@ pub(crate) fn decide_admin(
     request: &AdminRequest,
 ) -> Result<Decision, Error> {
     let core = ctx.core;
+    let exists = record.is_some();
+    let mut r = ctx.open(record)?;
     match request {
         AdminRequest::TotpImport { secret, algorithm, digits, period } => {
             if !(6..=8).contains(digits) {
@@ -850,7 +938,6 @@ pub(crate) fn decide_admin(
             let bytes = totp::decode_base32(secret)?;
             let seed =
                 totp::seal_seed(&core.keyring, core.rng.as_ref(), ctx.user, &bytes, *algorithm, *digits, *period)?;
-            let mut r = record.unwrap_or_default();
             let replaced = replace_totp(ctx, &mut r);
             r.pending_totp = None;
             let mut d = add_method(ctx, r, "totp", "Authenticator app".into(), MethodData::Totp(seed))?;
@@ -865,15 +952,20 @@ pub(crate) fn decide_admin(
             }
             Ok(d)
         }
-        AdminRequest::DeleteUser => match record {
-            Some(_) => Ok(Decision { change: Change::Delete, ..Decision::report(Outcome::Done(Notices::default())) }
-                .with_event(ctx.event(EventKind::UserDeleted))),
-            None => Err(Error::NotFound("user".into())),
-        },
+        AdminRequest::DeleteUser if exists => Ok(Decision {
+            change: Change::Delete,
+            releases: credential_ids(&r),
+            ..Decision::report(Outcome::Done(Notices::default()))
+        }
+        .with_event(ctx.event(EventKind::UserDeleted))),
+        AdminRequest::DeleteUser => Err(Error::NotFound("user".into())),
         AdminRequest::ResetUser { actor, reason } => {
             let actor = validate_text("actor", actor, 128)?;
             let reason = validate_text("reason", reason, 512)?;
-            let mut r = record.ok_or_else(|| Error::NotFound("user".into()))?;
+            if !exists {
+                return Err(Error::NotFound("user".into()));
+            }
+            let releases = credential_ids(&r);
             // Every address known before the reset is told, the removed email methods included.
             let vars = ctx.vars(&[("reason", reason.as_str())]);
             let mail =
@@ -892,23 +984,31 @@ pub(crate) fn decide_admin(
             r.recovery.clear();
             r.pending_totp = None;
             r.pending_webauthn = None;
-            r.enroll_code = Default::default();
-            r.login_code = Default::default();
+            r.enroll_code.clear();
+            r.login_code.clear();
+            r.contact_code.clear();
             r.challenges.clear();
             login::record_success(&mut r);
             r.step_up_epoch = r.step_up_epoch.wrapping_add(1);
             r.last_reset = Some(ResetInfo { actor, reason, at: ctx.now });
             let outcome = Outcome::Reset(ResetDone { methods_removed, notices: Notices::default() });
-            Ok(Decision { events, ..ctx.put_with_notices(r, outcome, mail) })
+            Ok(Decision { events, releases, ..ctx.put_with_notices(r, outcome, mail) })
         }
         AdminRequest::ExportUser { key } => {
-            let r = record.ok_or_else(|| Error::NotFound("user".into()))?;
+            if !exists {
+                return Err(Error::NotFound("user".into()));
+            }
             let document = export::seal(core.rng.as_ref(), key, ctx.user, &export_payload(ctx, &r)?, ctx.now)?;
             Ok(Decision::report(Outcome::Exported(UserExport { document }))
                 .with_event(ctx.event(EventKind::UserExported)))
         }
-        AdminRequest::ImportUser { document, key } => import_user(ctx, record, export::open(key, ctx.user, document)?),
+        AdminRequest::ImportUser { document, key } => import_user(ctx, r, export::open(key, ctx.user, document)?),
     }
+}
+
+/// The WebAuthn credential ids of the user's devices.
+fn credential_ids(r: &UserRecord) -> Vec<String> {
+    r.methods.iter().filter_map(Method::credential_id).map(str::to_string).collect()
 }
 
 /// The durable part of a record, secrets opened, for an export.
@@ -949,9 +1049,8 @@ fn export_payload(ctx: &Ctx<'_>, r: &UserRecord) -> Result<export::Payload, Erro
 }
 
 /// Restores an opened export into a user without second factors.
-fn import_user(ctx: &Ctx<'_>, record: Option<UserRecord>, payload: export::Payload) -> Result<Decision, Error> {
+fn import_user(ctx: &Ctx<'_>, mut r: UserRecord, payload: export::Payload) -> Result<Decision, Error> {
     let core = ctx.core;
-    let mut r = record.unwrap_or_default();
     if !r.methods.is_empty() {
         return Err(Error::invalid("user already has second factors: reset or delete them before an import"));
     }

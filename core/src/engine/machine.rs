@@ -7,13 +7,26 @@
 //! reporting and the delivery of audit events live here, once.
 //!
 //! ```text
-//! Load ─▶ decide ─▶ [Write claims] ─▶ Write/Delete record ─┬─▶ [Emit events] ─▶ [Send notices] ─▶ Done
+//! Load ─▶ decide ─▶ [Write claims] ─▶ Write/Delete record ─┬─▶ [Emit events] ─▶ [Release claims] ─▶ [Send notices] ─▶ Done
 //!   ▲                                      │ conflict      │
-//!   └──────────────────────────────────────┘               └─▶ Send code ─▶ Load ─▶ arm (or discard) ─▶ Write ─▶ Done
+//!   └──────────────────────────────────────┘               └─▶ [Charge address budget] ─▶ Send code ─▶ Load ─▶ arm (or discard) ─▶ Write ─▶ Done
 //! ```
 //! No outcome is reported, and no event emitted, before the write that records it has committed.
 //! Events go out right after that write, before the notices, so a mailer that fails (or a host
 //! that dies in it) cannot cost the audit log an event.
+//!
+//! **Credential claims** (`webauthn-credential/{id}`, holding the user id) keep a WebAuthn
+//! credential on one account. A registration whose claim names another user reads that user's
+//! record: if the record lacks the credential the claim is stale and is taken over by
+//! compare-and-swap. Claims of removed devices (removal, reset, deletion) are released only after
+//! the record's write has committed, each only while it still names this user, so no other
+//! account can take a credential that is still live. A release that fails leaves a stale claim,
+//! which the next registration of that credential takes over.
+//!
+//! **Address budgets** (`email-address/{keyed hash}`): an enrolment or contact code counts
+//! against its address's budget of `email_code.address_limit` codes per `address_window_secs`,
+//! across users, charged after the pending code has committed and before it is sent; over the
+//! budget the code is discarded and the answer is `rate_limited`.
 
 use super::Core;
 use super::decide::{self, Change, Ctx, Decision, Then};
@@ -21,7 +34,7 @@ use super::types::{AdminRequest, Notices, Outcome, Request, SecurityEvent};
 use crate::Error;
 use crate::email_code::Purpose;
 use crate::mail::Message;
-use crate::record::{UserRecord, credential_key, user_key, validate_user};
+use crate::record::{AddressBudget, UserRecord, credential_key, user_key, validate_user};
 use crate::store::{Store, StoreError, Version, Versioned};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -93,8 +106,13 @@ enum Stage {
     LoadRecord,
     WriteClaim,
     CheckClaim,
+    CheckClaimOwner,
     WriteRecord,
     ReleaseClaim,
+    LoadReleased,
+    DeleteReleased,
+    LoadBudget,
+    WriteBudget,
     Sending,
     Emitting,
     Done,
@@ -115,6 +133,13 @@ pub struct Operation {
     claims: Vec<(String, Option<Version>)>,
     /// Audit events to emit when the operation ends.
     events: VecDeque<SecurityEvent>,
+    /// Claims to release once the change has committed (keys), and the one being released.
+    releases: VecDeque<String>,
+    releasing: Option<String>,
+    /// The version of a claim naming another user, while that user's record is read.
+    foreign_claim: Option<Version>,
+    /// The budget key to charge before a code is sent.
+    budget: Option<String>,
     result: Option<Result<Outcome, Error>>,
     outbox: VecDeque<Message>,
     notices: Notices,
@@ -163,6 +188,10 @@ impl Operation {
             decision: None,
             claims: Vec::new(),
             events: VecDeque::new(),
+            releases: VecDeque::new(),
+            releasing: None,
+            foreign_claim: None,
+            budget: None,
             result: None,
             outbox: VecDeque::new(),
             notices: Notices::default(),
@@ -170,7 +199,7 @@ impl Operation {
             then: Then::Report,
             before_code: None,
         };
-        if let Err(e) = validate_user(user) {
+        if let Err(e) = validate_user(user).and_then(|()| crate::totp::check_clock(now).map(drop)) {
             op.finish_with(Err(e));
         }
         op
@@ -211,17 +240,30 @@ impl Operation {
             (Stage::LoadRecord, Feedback::Loaded(r)) => self.on_record(r),
             (Stage::WriteClaim, Feedback::Written(r)) => self.on_claim_written(r),
             (Stage::CheckClaim, Feedback::Loaded(r)) => self.on_claim_checked(r),
+            (Stage::CheckClaimOwner, Feedback::Loaded(r)) => self.on_claim_owner(r),
             (Stage::WriteRecord, Feedback::Written(r)) => self.on_record_written(r.map(Some)),
             (Stage::WriteRecord, Feedback::Deleted(r)) => self.on_record_written(r.map(|()| None)),
             // Best effort: the claim names a credential that is not registered; a leftover one
             // only blocks that id, which an authenticator never reuses.
             (Stage::ReleaseClaim, Feedback::Deleted(_)) => self.release_next_claim(),
+            (Stage::LoadReleased, Feedback::Loaded(r)) => self.on_released_loaded(r),
+            // Best effort too: the change has committed; a claim left behind is stale. A claim
+            // that changed since it was read is read again (within the retry budget).
+            (Stage::DeleteReleased, Feedback::Deleted(Err(StoreError::Conflict))) => self.retry_release(),
+            (Stage::DeleteReleased, Feedback::Deleted(_)) => {
+                self.releasing = None;
+                self.emit_next();
+            }
+            (Stage::LoadBudget, Feedback::Loaded(r)) => self.on_budget_loaded(r),
+            (Stage::WriteBudget, Feedback::Written(r)) => self.on_budget_written(r),
             (Stage::Sending, Feedback::Sent(r)) => self.on_sent(r),
             (Stage::Emitting, Feedback::Emitted) => self.emit_next(),
             (Stage::Done, _) => {}
             (stage, _) => {
                 self.claims.clear();
                 self.events.clear();
+                self.releases.clear();
+                self.budget = None;
                 self.outbox.clear();
                 self.finish_with(Err(Error::Internal(format!(
                     "feedback does not match the pending action ({stage:?})"
@@ -236,11 +278,19 @@ impl Operation {
         self.emit_next();
     }
 
-    /// Emits the pending audit events, then goes on: the notices still to send, or the end.
+    /// Emits the pending audit events, then goes on: claims to release, the address budget to
+    /// charge, the mail still to send, or the end.
     fn emit_next(&mut self) {
         if let Some(event) = self.events.pop_front() {
             self.stage = Stage::Emitting;
             self.action = Action::Emit { event };
+        } else if let Some(key) = self.releases.pop_front() {
+            self.stage = Stage::LoadReleased;
+            self.releasing = Some(key.clone());
+            self.action = Action::Load { key };
+        } else if let Some(key) = self.budget.clone() {
+            self.stage = Stage::LoadBudget;
+            self.action = Action::Load { key };
         } else if self.outbox.is_empty() {
             self.stage = Stage::Done;
             self.action = Action::Done;
@@ -410,9 +460,12 @@ impl Operation {
                 self.claims.pop();
                 self.fail(Error::Storage("a stored credential claim is not a user id".into()));
             }
-            Ok(Some(_)) => {
-                self.claims.pop();
-                self.fail(Error::WebauthnRejected("this credential is already registered to another account".into()));
+            Ok(Some(v)) => {
+                // Another user's claim: taken over below if that user's record lacks the credential.
+                let owner = String::from_utf8_lossy(&v.bytes).into_owned();
+                self.foreign_claim = Some(v.version);
+                self.stage = Stage::CheckClaimOwner;
+                self.action = Action::Load { key: user_key(&owner) };
             }
             Ok(None) => self.retry_or(Error::Conflict, |op| {
                 op.claims.pop();
@@ -422,6 +475,115 @@ impl Operation {
                 self.claims.pop();
                 self.fail(storage(e));
             }
+        }
+    }
+
+    /// The record of the user another claim names: a claim whose user lacks the credential is
+    /// stale and is taken over (compare-and-swap on the version seen).
+    fn on_claim_owner(&mut self, loaded: Result<Option<Versioned>, StoreError>) {
+        let Some((key, _)) = self.claims.last().cloned() else { return self.fail(Error::Internal("no claim".into())) };
+        let id = key.strip_prefix(&credential_key("")).unwrap_or_default();
+        let stale = match &loaded {
+            Ok(None) => true,
+            // A record this engine cannot read keeps its claims.
+            Ok(Some(v)) => {
+                UserRecord::from_bytes(&v.bytes).is_ok_and(|r| !r.methods.iter().any(|m| m.credential_id() == Some(id)))
+            }
+            Err(_) => false,
+        };
+        match (loaded, self.foreign_claim.take()) {
+            (Err(e), _) => {
+                self.claims.pop();
+                self.fail(storage(e));
+            }
+            (Ok(_), Some(version)) if stale => self.retry_or(Error::Conflict, |op| {
+                op.stage = Stage::WriteClaim;
+                op.action = Action::Write { key, bytes: op.user.as_bytes().to_vec(), expected: Some(version) };
+            }),
+            _ => {
+                self.claims.pop();
+                self.fail(Error::WebauthnRejected("this credential is already registered to another account".into()));
+            }
+        }
+    }
+
+    /// A claim to release after the commit: deleted only while it names this user.
+    fn on_released_loaded(&mut self, loaded: Result<Option<Versioned>, StoreError>) {
+        match (loaded, self.releasing.clone()) {
+            (Ok(Some(v)), Some(key)) if v.bytes == self.user.as_bytes() => {
+                self.stage = Stage::DeleteReleased;
+                self.action = Action::Delete { key, expected: v.version };
+            }
+            _ => {
+                self.releasing = None;
+                self.emit_next();
+            }
+        }
+    }
+
+    /// Reads a claim again after its delete met a concurrent change, unless retries are spent.
+    fn retry_release(&mut self) {
+        self.conflicts += 1;
+        if let (Some(key), true) = (self.releasing.take(), self.conflicts <= self.core.config.conflict_retries) {
+            self.releases.push_front(key);
+        }
+        self.emit_next();
+    }
+
+    /// Charges the address budget before a code is sent; over it, the code is discarded.
+    fn on_budget_loaded(&mut self, loaded: Result<Option<Versioned>, StoreError>) {
+        let (stored, expected) = match loaded {
+            Ok(Some(v)) => (serde_json::from_slice::<AddressBudget>(&v.bytes).ok(), Some(v.version)),
+            Ok(None) => (None, None),
+            Err(e) => return self.refuse_code(storage(e)),
+        };
+        let cfg = &self.core.config.email_code;
+        // A damaged budget starts a new window; one from another server's clock ahead still runs.
+        let mut budget = stored
+            .filter(|b| self.now < b.since.saturating_add(cfg.address_window_secs))
+            .unwrap_or(AddressBudget { since: self.now, sent: 0 });
+        if budget.sent >= cfg.address_limit {
+            let retry_after = budget.since.saturating_add(cfg.address_window_secs).saturating_sub(self.now).max(1);
+            return self.refuse_code(Error::RateLimited { retry_after });
+        }
+        budget.sent += 1;
+        let (Some(key), Ok(bytes)) = (self.budget.clone(), serde_json::to_vec(&budget)) else {
+            return self.refuse_code(Error::Internal("address budget".into()));
+        };
+        self.stage = Stage::WriteBudget;
+        self.action = Action::Write { key, bytes, expected };
+    }
+
+    fn on_budget_written(&mut self, written: Result<Version, StoreError>) {
+        match written {
+            Ok(_) => {
+                self.budget = None;
+                self.emit_next();
+            }
+            Err(StoreError::Conflict) => {
+                self.conflicts += 1;
+                if self.conflicts > self.core.config.conflict_retries {
+                    self.refuse_code(Error::Conflict);
+                } else {
+                    self.emit_next();
+                }
+            }
+            Err(e) => self.refuse_code(storage(e)),
+        }
+    }
+
+    /// Discards the pending code instead of sending it, ending with `error`.
+    fn refuse_code(&mut self, error: Error) {
+        self.budget = None;
+        self.outbox.clear();
+        match std::mem::replace(&mut self.then, Then::Report) {
+            Then::SendCode { purpose, id } => {
+                self.job = Job::Discard { purpose, id };
+                self.result = Some(Err(error));
+                self.conflicts = 0;
+                self.load_record();
+            }
+            _ => self.fail(error),
         }
     }
 
@@ -455,6 +617,7 @@ impl Operation {
         let Some(decision) = self.decision.take() else { return self.fail(Error::Internal("no decision".into())) };
         if matches!(self.job, Job::User(_) | Job::Admin(_)) {
             self.events = decision.events.into();
+            self.releases = decision.releases.iter().map(|id| credential_key(id)).collect();
         }
         match &self.job {
             Job::Arm { .. } => {
@@ -477,6 +640,7 @@ impl Operation {
         self.result = Some(Ok(outcome));
         self.then = decision.then;
         self.outbox = decision.mail.into();
+        self.budget = decision.budget;
         self.emit_next();
     }
 

@@ -194,9 +194,37 @@ impl Engine {
         expect_outcome!(self.run(user, Request::SecurityStatus), Status)
     }
 
-    /// Sets where security notices go; the previous address is told.
-    pub fn set_contact_email(&self, user: &str, address: &str) -> Result<Notices, Error> {
-        expect_outcome!(self.run(user, Request::SetContactEmail { address: address.into() }), Done)
+    /// Sets where security notices go, for an address the host has already proved (at sign-up,
+    /// say); the previous and the new address are told. [`Engine::contact_email_begin`] proves
+    /// the address instead.
+    ///
+    /// # Errors
+    /// `step_up_required` when the user has a method and `step_up` is not a valid token.
+    pub fn set_contact_email(&self, user: &str, address: &str, step_up: Option<&str>) -> Result<Notices, Error> {
+        let request = Request::SetContactEmail { address: address.into(), step_up: step_up.map(Into::into) };
+        expect_outcome!(self.run(user, request), Done)
+    }
+
+    /// Sends a code to a new notice address; [`Engine::contact_email_confirm`] makes it the
+    /// notice address.
+    ///
+    /// # Errors
+    /// `rate_limited` within the resend cooldown or over the address's budget; `mail` when
+    /// delivery failed; `step_up_required`.
+    pub fn contact_email_begin(&self, user: &str, address: &str, step_up: Option<&str>) -> Result<CodeSent, Error> {
+        let request = Request::ContactEmailBegin { address: address.into(), step_up: step_up.map(Into::into) };
+        expect_outcome!(self.run(user, request), CodeSent)
+    }
+
+    /// Confirms the address of [`Engine::contact_email_begin`] with the code sent to it; the
+    /// previous and the new address are told.
+    ///
+    /// # Errors
+    /// `invalid_code` (counted against the attempt budget), `expired`, `not_found` (no code),
+    /// `step_up_required`.
+    pub fn contact_email_confirm(&self, user: &str, code: &str, step_up: Option<&str>) -> Result<Notices, Error> {
+        let request = Request::ContactEmailConfirm { code: code.into(), step_up: step_up.map(Into::into) };
+        expect_outcome!(self.run(user, request), Done)
     }
 
     /// Records that the account has created orders: 2FA is required from now on.

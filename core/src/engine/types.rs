@@ -16,10 +16,31 @@ use std::fmt;
 pub enum Request {
     /// The user's methods, policy state and advice.
     SecurityStatus,
-    /// Where security notices go; the previous address is told.
+    /// Sets where security notices go, for an address the host has already proved (step-up);
+    /// the previous and the new address are told. `contact_email_begin` proves it instead.
     SetContactEmail {
         /// The new notice address.
         address: String,
+        /// A step-up token, needed when the user has a method.
+        #[serde(default)]
+        step_up: Option<String>,
+    },
+    /// Sends a code to a new notice address, to prove it (step-up).
+    ContactEmailBegin {
+        /// The new notice address.
+        address: String,
+        /// A step-up token, needed when the user has a method.
+        #[serde(default)]
+        step_up: Option<String>,
+    },
+    /// Makes the address of `contact_email_begin` the notice address with the code sent to it
+    /// (step-up); the previous and the new address are told.
+    ContactEmailConfirm {
+        /// The emailed code.
+        code: String,
+        /// A step-up token, needed when the user has a method.
+        #[serde(default)]
+        step_up: Option<String>,
     },
     /// The account has created orders: 2FA is required from now on.
     MarkOrderCreated,
@@ -155,6 +176,8 @@ impl Request {
         match self {
             Request::SecurityStatus => "security_status",
             Request::SetContactEmail { .. } => "set_contact_email",
+            Request::ContactEmailBegin { .. } => "contact_email_begin",
+            Request::ContactEmailConfirm { .. } => "contact_email_confirm",
             Request::MarkOrderCreated => "mark_order_created",
             Request::TotpEnrollBegin { .. } => "totp_enroll_begin",
             Request::TotpEnrollConfirm { .. } => "totp_enroll_confirm",

@@ -191,9 +191,17 @@ struct Tally {
     accepted: usize,
 }
 
-/// Runs one assertion through both paths and requires the same verdict.
-fn compare(rp: &RelyingParty, state: &AuthState, cred: &StoredCredential, json: &str, what: &str, tally: &mut Tally) {
-    let Ok(response) = serde_json::from_str::<wa::PublicKeyCredential>(json) else { return };
+/// Runs one assertion through both paths and requires the same verdict; returns it (`None` for
+/// JSON that is not a PublicKeyCredential).
+fn compare(
+    rp: &RelyingParty,
+    state: &AuthState,
+    cred: &StoredCredential,
+    json: &str,
+    what: &str,
+    tally: &mut Tally,
+) -> Option<Result<Verified, &'static str>> {
+    let response = serde_json::from_str::<wa::PublicKeyCredential>(json).ok()?;
     let reference = verdict(rp.verify_with_core(&response, state, &cred.credential).unwrap());
     tally.cases += 1;
     if let Some(fast) = es256::verify(&rp.settings, &response, state, &cred.credential) {
@@ -201,7 +209,11 @@ fn compare(rp: &RelyingParty, state: &AuthState, cred: &StoredCredential, json: 
         assert_eq!(verdict(fast), reference, "{what}");
     }
     tally.accepted += usize::from(reference.is_ok());
+    Some(reference)
 }
+
+/// The reason both paths give a cross-origin assertion.
+const CROSS_ORIGIN: &str = "cross-origin request not allowed";
 
 /// Every mutation of one valid assertion.
 fn mutations(base: &Assertion, auth: &Authenticator, challenge: &str, counter: u32) -> Vec<(String, Assertion)> {
@@ -278,6 +290,54 @@ fn mutations(base: &Assertion, auth: &Authenticator, challenge: &str, counter: u
         let c = format!(r#"{{"type":"webauthn.get","challenge":"{challenge}","origin":"{ORIGIN}"{extra}}}"#);
         out.push((name.to_string(), get(c)));
     }
+    // crossOrigin: true with every other kind of defect: refused the same way on both paths.
+    let cross = |ty: &str, ch: &str, origin: &str| {
+        format!(r#"{{"type":"{ty}","challenge":"{ch}","origin":"{origin}","crossOrigin":true}}"#)
+    };
+    for (name, client) in [
+        (
+            "cross-origin with topOrigin",
+            format!(
+                r#"{{"type":"webauthn.get","challenge":"{challenge}","origin":"{ORIGIN}","crossOrigin":true,"topOrigin":"http://evil.example"}}"#
+            ),
+        ),
+        ("cross-origin, type create", cross("webauthn.create", challenge, ORIGIN)),
+        ("cross-origin, other challenge", cross("webauthn.get", &other, ORIGIN)),
+        ("cross-origin, other origin", cross("webauthn.get", challenge, "http://evil.example")),
+    ] {
+        out.push((name.to_string(), get(client)));
+    }
+    let signed_cross = get(cross("webauthn.get", challenge, ORIGIN));
+    let mut unsigned = signed_cross.clone();
+    unsigned.signature = base.signature.clone();
+    out.push(("cross-origin, signature of another client data".to_string(), unsigned));
+    let mut rp_mismatch = signed_cross.clone();
+    rp_mismatch.auth_data[..32].copy_from_slice(&sha256(b"example.com"));
+    out.push(("cross-origin, rp id example.com".to_string(), rp_mismatch.resigned(auth)));
+    let mut no_up = signed_cross.clone();
+    no_up.auth_data[32] &= !UP;
+    out.push(("cross-origin, no user presence".to_string(), no_up.resigned(auth)));
+    for c in [0, counter] {
+        let mut m = signed_cross.clone();
+        m.auth_data[33..37].copy_from_slice(&c.to_be_bytes());
+        out.push((format!("cross-origin, counter {c}"), m.resigned(auth)));
+    }
+    let mut short = signed_cross.clone();
+    short.auth_data.truncate(36);
+    out.push(("cross-origin, authData 36 bytes".to_string(), short.resigned(auth)));
+    let mut ext = signed_cross.clone();
+    ext.auth_data[32] |= 0x80;
+    ext.auth_data.push(0xa0);
+    out.push(("cross-origin, authData with empty extensions".to_string(), ext.resigned(auth)));
+    for (name, value) in [("crossOrigin false", "false"), ("crossOrigin null", "null")] {
+        let c =
+            format!(r#"{{"type":"webauthn.get","challenge":"{challenge}","origin":"{ORIGIN}","crossOrigin":{value}}}"#);
+        out.push((name.to_string(), get(c)));
+    }
+    out.push((
+        "crossOrigin absent".to_string(),
+        get(format!(r#"{{"type":"webauthn.get","challenge":"{challenge}","origin":"{ORIGIN}"}}"#)),
+    ));
     let mut rp_id = base.clone();
     rp_id.auth_data[..32].copy_from_slice(&sha256(b"example.com"));
     out.push(("rp id example.com".to_string(), rp_id.resigned(auth)));
@@ -308,6 +368,7 @@ fn mutations(base: &Assertion, auth: &Authenticator, challenge: &str, counter: u
 fn ring_and_webauthn_rs_core_agree_on_every_assertion() {
     let mut tally = Tally { cases: 0, fast: 0, accepted: 0 };
     let mut registered = 0;
+    let mut cross_origin = 0;
     for uv in [UserVerification::Preferred, UserVerification::Required, UserVerification::Discouraged] {
         let rp = RelyingParty::new(&WebauthnConfig {
             user_verification: uv,
@@ -328,9 +389,13 @@ fn ring_and_webauthn_rs_core_agree_on_every_assertion() {
                 let ch = options["publicKey"]["challenge"].as_str().unwrap().to_string();
                 let counter = if reg_counter == 0 { 0 } else { reg_counter + 1 };
                 let base = Assertion::new(&auth, &ch, reg_flags, counter);
-                for (what, assertion) in mutations(&base, &auth, &ch, counter) {
-                    let what = format!("{uv:?} reg {reg_flags:#04x}/{reg_counter}: {what}");
-                    compare(&rp, &challenge.state, &cred, &assertion.json(&auth), &what, &mut tally);
+                for (name, assertion) in mutations(&base, &auth, &ch, counter) {
+                    let what = format!("{uv:?} reg {reg_flags:#04x}/{reg_counter}: {name}");
+                    let reference = compare(&rp, &challenge.state, &cred, &assertion.json(&auth), &what, &mut tally);
+                    if name.starts_with("cross-origin") {
+                        assert_eq!(reference.map(|r| r.err()), Some(Some(CROSS_ORIGIN)), "{what}");
+                        cross_origin += 1;
+                    }
                 }
                 // The valid base really signs in through the public entry point.
                 let outcome =
@@ -340,8 +405,53 @@ fn ring_and_webauthn_rs_core_agree_on_every_assertion() {
         }
     }
     assert!(registered >= 25, "{registered} credentials");
+    assert!(cross_origin >= registered * 12, "{cross_origin} cross-origin cases");
     assert!(tally.cases > 10_000, "{} cases", tally.cases);
     // Flags with AT or ED set (3 in 4 of the 256 flag mutations) go to webauthn-rs-core.
     assert!(tally.fast * 10 > tally.cases * 7, "{} of {} on the ring path", tally.fast, tally.cases);
     assert!(tally.accepted > 1_000, "{} accepted", tally.accepted);
+}
+
+/// WebAuthn L3 §7.2: an assertion whose client data says `crossOrigin: true` is refused on the
+/// ring path and on webauthn-rs-core's alike, with the reason a cross-origin registration gets,
+/// even when it is otherwise valid and properly signed; `false` or no flag still signs in.
+#[test]
+fn cross_origin_assertions_refused_on_both_paths() {
+    let rp = RelyingParty::new(&WebauthnConfig::new("localhost", "differential", vec![ORIGIN.into()])).unwrap();
+    let auth = Authenticator::new(0xc0);
+    let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
+    let cred = rp.register_finish(&auth.register(&options, UP, 0), &state).unwrap();
+    let creds = std::slice::from_ref(&cred);
+    for (flag, refused) in [(",\"crossOrigin\":true", true), (",\"crossOrigin\":false", false), ("", false)] {
+        // Without extensions the ring path decides; with (empty) extensions webauthn-rs-core does.
+        for extensions in [false, true] {
+            let what = format!("flag {flag:?}, extensions {extensions}");
+            let (options, challenge) = rp.authenticate_begin(creds).unwrap();
+            let options: serde_json::Value = serde_json::from_str(&options).unwrap();
+            let ch = options["publicKey"]["challenge"].as_str().unwrap();
+            let mut assertion = Assertion::new(&auth, ch, UP, 0);
+            assertion.client =
+                format!(r#"{{"type":"webauthn.get","challenge":"{ch}","origin":"{ORIGIN}"{flag}}}"#).into_bytes();
+            if extensions {
+                assertion.auth_data[32] |= 0x80;
+                assertion.auth_data.push(0xa0);
+            }
+            let json = assertion.resigned(&auth).json(&auth);
+            let response: wa::PublicKeyCredential = serde_json::from_str(&json).unwrap();
+            let core = verdict(rp.verify_with_core(&response, &challenge.state, &cred.credential).unwrap());
+            let ring = es256::verify(&rp.settings, &response, &challenge.state, &cred.credential).map(verdict);
+            assert_eq!(ring.is_some(), !extensions || refused, "{what}: which path");
+            if let Some(ring) = ring {
+                assert_eq!(ring, core, "{what}");
+            }
+            let outcome = rp.authenticate_finish(&json, &challenge, creds, HANDLE);
+            if refused {
+                assert_eq!(core, Err(CROSS_ORIGIN), "{what}");
+                assert_eq!(outcome.unwrap_err(), Error::WebauthnRejected(CROSS_ORIGIN.into()), "{what}");
+            } else {
+                assert!(core.is_ok(), "{what}: {core:?}");
+                assert!(matches!(outcome, Ok(AssertionOutcome::Verified { .. })), "{what}: {outcome:?}");
+            }
+        }
+    }
 }

@@ -4,7 +4,9 @@
 //! slower than ring's P-256 ECDSA, and the signature is nearly all of a WebAuthn sign-in's cost.
 //! This module repeats webauthn-rs-core 0.6's assertion checks (`authenticate_single_credential`
 //! and `verify_credential_internal`) in the same order and with the same errors, and verifies
-//! the signature with ring. It takes only the common shape:
+//! the signature with ring. Both paths first refuse client data with `crossOrigin: true`
+//! (`super::refuse_cross_origin`), which webauthn-rs-core checks only at registration. It takes
+//! only the common shape:
 //!
 //! * the credential is ES256 on P-256 (32-byte coordinates);
 //! * the authenticator data carries neither attested credential data nor extensions;
@@ -73,6 +75,10 @@ pub(super) fn verify(
     let point = es256_point(cred)?;
     if state.appid.is_some() || state.allow_backup_eligible_upgrade {
         return None;
+    }
+    // First, as in `RelyingParty::verify_with_core`.
+    if let Err(e) = super::refuse_cross_origin(rsp) {
+        return Some(Err(e));
     }
     if cred.cred_id != rsp.raw_id {
         return Some(Err(WebauthnError::CredentialNotFound));

@@ -18,6 +18,9 @@
 //!   already has (the `exclude` list given at begin).
 //! * authentication: the credential must be in the challenge's allow list AND among the
 //!   user's credentials passed at finish (a device removed since begin is refused); client
+//!   data `crossOrigin` not `true` (WebAuthn L3 §7.2: twofa's ceremonies never run in a
+//!   cross-origin iframe; webauthn-rs-core checks this flag only at registration, so it is
+//!   checked here, first, on both verification paths, with the registration's error); client
 //!   data type `webauthn.get`, challenge, origin, RP ID hash, user presence, user
 //!   verification (policy `required`, or the credential was registered under `required`, or
 //!   it was registered with UV under `preferred`), backup eligibility unchanged, signature,
@@ -554,6 +557,9 @@ impl RelyingParty {
         cred: &wa::Credential,
     ) -> Result<Result<Verified, WebauthnError>, Error> {
         let state = state.to_core()?;
+        if let Err(e) = refuse_cross_origin(response) {
+            return Ok(Err(e));
+        }
         Ok(self.core.authenticate_single_credential(response, &state, cred).map(|r| Verified {
             counter: r.counter(),
             user_verified: r.user_verified(),
@@ -561,6 +567,18 @@ impl RelyingParty {
             backup_state: r.backup_state(),
         }))
     }
+}
+
+/// Refuses an assertion whose client data says `crossOrigin: true` (WebAuthn L3 §7.2), with the
+/// error webauthn-rs-core gives a cross-origin registration. The first check of both assertion
+/// paths (`RelyingParty::verify_with_core` and `es256::verify`), so their verdicts stay equal;
+/// client data that does not parse is left to them (both refuse it as malformed).
+fn refuse_cross_origin(response: &wa::PublicKeyCredential) -> Result<(), WebauthnError> {
+    let client = serde_json::from_slice::<wa::CollectedClientData>(&response.response.client_data_json);
+    if client.is_ok_and(|c| c.cross_origin == Some(true)) {
+        return Err(WebauthnError::CredentialCrossOrigin);
+    }
+    Ok(())
 }
 
 /// The RP id as webauthn-rs-core and browsers need it: a lowercase ASCII domain.
@@ -1396,6 +1414,24 @@ mod tests {
             assert!(matches!(rp.register_finish(junk, &state), Err(Error::InvalidInput(_))));
             assert!(matches!(rp.authenticate_finish(junk, &challenge, &creds, HANDLE), Err(Error::InvalidInput(_))));
         }
+    }
+
+    #[test]
+    fn cross_origin_ceremonies_refused() {
+        // WebAuthn L3 §7.2: `crossOrigin: true` is refused at registration (webauthn-rs-core) and
+        // at authentication (here), with the same error.
+        let rp = rp();
+        let mut auth = SoftAuthenticator::counter_zero();
+        auth.set_cross_origin(true);
+        let (options, state) = rp.register_begin(HANDLE, "alice", "Alice", &[]).unwrap();
+        let response = auth.register(&options, ORIGIN);
+        rejected_with(rp.register_finish(&response, &state), "cross-origin request not allowed");
+        auth.set_cross_origin(false);
+        let creds = [enrol(&rp, &mut auth, &[])];
+        auth.set_cross_origin(true);
+        rejected_with(sign_in(&rp, &mut auth, &creds), "cross-origin request not allowed");
+        auth.set_cross_origin(false);
+        verified(sign_in(&rp, &mut auth, &creds));
     }
 
     #[test]

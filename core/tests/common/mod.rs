@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
 use twofa_core::store::MemoryStore;
+use twofa_core::webauthn::{UserVerification, WebauthnConfig};
 use twofa_core::{Clock, Config, Engine, Mailer, Message, Proof};
 
 /// A clock the test sets.
@@ -119,4 +120,37 @@ pub fn sign_in_totp(engine: &Engine, clock: &TestClock, user: &str, secret: &str
     clock.advance(30);
     let ch = engine.login_begin(user).unwrap().challenge_id.unwrap();
     engine.login_verify(user, &ch, Proof::Totp(totp_code(secret, clock.get()))).unwrap().step_up.token
+}
+
+/// The browser origin of the WebAuthn tests.
+pub const ORIGIN: &str = "http://localhost:8080";
+
+/// [`config`] with WebAuthn for `localhost` at [`ORIGIN`] (user verification preferred).
+pub fn webauthn_config() -> Config {
+    let mut c = config();
+    c.webauthn = Some(WebauthnConfig {
+        rp_id: "localhost".into(),
+        rp_name: "Example Shop".into(),
+        origins: vec![ORIGIN.into()],
+        user_verification: UserVerification::Preferred,
+        timeout_secs: 300,
+    });
+    c
+}
+
+/// Runs `attempt(i)` on `threads` threads released together by a barrier; the answers in order.
+pub fn race<T: Send>(threads: usize, attempt: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (barrier, attempt) = (&barrier, &attempt);
+                s.spawn(move || {
+                    barrier.wait();
+                    attempt(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
 }

@@ -235,8 +235,23 @@ export class ComponentEngine {
     return this.#call("securityStatus", "securityStatus", () => [text("user", user)]);
   }
 
-  setContactEmail(user, address) {
-    return this.#call("setContactEmail", "notices", () => [text("user", user), text("address", address)]);
+  /** Sets where notices go, for an address the host has already proved: a change from another
+   * address is told to both (a first address is not mailed). Needs a step-up token once the
+   * user has a method. */
+  setContactEmail(user, address, step) {
+    return this.#call("setContactEmail", "notices", () => [text("user", user), text("address", address), stepUp(step)]);
+  }
+
+  /** Sends a confirmation code to a new notice address; `contactEmailConfirm` makes it the
+   * notice address. */
+  contactEmailBegin(user, address, step) {
+    return this.#call("contactEmailBegin", "codeSent", () => [text("user", user), text("address", address), stepUp(step)]);
+  }
+
+  /** Makes the address of `contactEmailBegin` the notice address with the code sent to it; a
+   * previous address and the new one are told. */
+  contactEmailConfirm(user, code, step) {
+    return this.#call("contactEmailConfirm", "notices", () => [text("user", user), text("code", code), stepUp(step)]);
   }
 
   markOrderCreated(user) {

@@ -249,11 +249,18 @@ describe("the Node host", () => {
     assert.deepEqual([used.method, used.recovery_codes_left], ["recovery", 9]);
     assert.ok(mailbox.received(address, "a recovery code was used").length > 0);
 
-    // Notices to another address; the old one is told.
-    await browser.post("/api/contact-email", { address: "alice@example.org" });
+    // Notices to another address, proved with a code sent to it; the old and the new one are told.
+    assert.deepEqual((await browser.post("/api/contact-email", { address: "alice@example.org" })).sent_to, ["alice@example.org"]);
+    assert.equal((await browser.security()).contact_email, null, "not before the address is proved");
+    let proof = mailbox.lastCode("alice@example.org", "confirm your email");
+    assert.equal((await browser.post("/api/contact-email/confirm", { code: proof })).notices.sent, 0); // the first address is not mailed
     assert.equal((await browser.security()).contact_email, "alice@example.org");
-    assert.equal((await browser.post("/api/contact-email", { address: "alice@example.net" })).notices.sent, 1);
-    assert.ok(mailbox.received("alice@example.org", "security notices now go elsewhere").length > 0);
+    clock.t += 60; // the resend cooldown of the code just used
+    await browser.post("/api/contact-email", { address: "alice@example.net" });
+    proof = mailbox.lastCode("alice@example.net", "confirm your email");
+    assert.equal((await browser.post("/api/contact-email/confirm", { code: proof })).notices.sent, 2);
+    assert.ok(mailbox.received("alice@example.org", "the address for security notices changed").length > 0);
+    assert.ok(mailbox.received("alice@example.net", "the address for security notices changed").length > 0);
 
     // A wrong code: a JSON error with its HTTP status; the session is not signed in.
     await browser.post("/api/logout");

@@ -374,7 +374,15 @@ macro_rules! out {
 pub fn run_request(i: &mut Instance, user: &str, request: Request) -> Answer {
     match request {
         Request::SecurityStatus => out!(i.security_status(user), convert::status),
-        Request::SetContactEmail { address } => out!(i.set_contact_email(user, &address), convert::notices),
+        Request::SetContactEmail { address, step_up } => {
+            out!(i.set_contact_email(user, &address, step_up.as_deref()), convert::notices)
+        }
+        Request::ContactEmailBegin { address, step_up } => {
+            out!(i.contact_email_begin(user, &address, step_up.as_deref()), convert::code_sent)
+        }
+        Request::ContactEmailConfirm { code, step_up } => {
+            out!(i.contact_email_confirm(user, &code, step_up.as_deref()), convert::notices)
+        }
         Request::MarkOrderCreated => answer(i.mark_order_created(user), |()| Ok(json!({}))),
         Request::TotpEnrollBegin { account_name, step_up } => {
             out!(i.totp_enroll_begin(user, &account_name, step_up.as_deref()), convert::totp_setup)

@@ -300,9 +300,21 @@ impl Instance {
         self.plugin.twofa_auth_engine().engine().call_security_status(&mut self.store, e, user)
     }
 
-    pub fn set_contact_email(&mut self, user: &str, address: &str) -> Call<wit::Notices> {
+    pub fn set_contact_email(&mut self, user: &str, address: &str, step_up: Option<&str>) -> Call<wit::Notices> {
         let e = self.engine()?;
-        self.plugin.twofa_auth_engine().engine().call_set_contact_email(&mut self.store, e, user, address)
+        self.plugin.twofa_auth_engine().engine().call_set_contact_email(&mut self.store, e, user, address, step_up)
+    }
+
+    /// Sends a confirmation code to a new notice address.
+    pub fn contact_email_begin(&mut self, user: &str, address: &str, step_up: Option<&str>) -> Call<wit::CodeSent> {
+        let e = self.engine()?;
+        self.plugin.twofa_auth_engine().engine().call_contact_email_begin(&mut self.store, e, user, address, step_up)
+    }
+
+    /// Makes the address of `contact_email_begin` the notice address with its code.
+    pub fn contact_email_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> Call<wit::Notices> {
+        let e = self.engine()?;
+        self.plugin.twofa_auth_engine().engine().call_contact_email_confirm(&mut self.store, e, user, code, step_up)
     }
 
     pub fn mark_order_created(&mut self, user: &str) -> Call<()> {

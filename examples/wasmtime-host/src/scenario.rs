@@ -12,8 +12,8 @@
 //! parsed; a `check` or `save` path that names nothing fails the step (so `{"not": null}` means
 //! present and not null); a failed step's error is `{"name", "code", "retry_after"}` with
 //! `retry_after` null when there is none; `{"not": V}` accepts a matcher as `V`; `length` of a
-//! string counts characters; `time` and `advance` steps add no transcript line, and each run of a
-//! `repeat`ed step adds one, its arguments evaluated afresh.
+//! string counts characters; `time` and `advance` steps (which may carry a `note`) add no
+//! transcript line, and each run of a `repeat`ed step adds one, its arguments evaluated afresh.
 
 use crate::surface::{R, Surface};
 use crate::webauthn_support::SoftAuthenticator;
@@ -84,9 +84,11 @@ fn try_totp_code(secret_b32: &str, t: u64, alg: totp_rs::Algorithm, digits: u8, 
 }
 
 /// The operations a step may name, with their arguments.
-const OPS: [(&str, &[&str]); 22] = [
+const OPS: [(&str, &[&str]); 24] = [
     ("security_status", &[]),
-    ("set_contact_email", &["address"]),
+    ("set_contact_email", &["address", "step_up"]),
+    ("contact_email_begin", &["address", "step_up"]),
+    ("contact_email_confirm", &["code", "step_up"]),
     ("mark_order_created", &[]),
     ("totp_enroll_begin", &["account_name", "step_up"]),
     ("totp_enroll_confirm", &["code", "step_up"]),
@@ -240,11 +242,11 @@ impl Step {
     fn parse(v: &Value) -> Result<Step, String> {
         let m = object(v, "a step")?;
         if let Some(t) = m.get("time") {
-            only(m, &["time"], "a time step")?;
+            only(m, &["time", "note"], "a time step")?;
             return Ok(Step::Time(unsigned(t, "time")?));
         }
         if let Some(secs) = m.get("advance") {
-            only(m, &["advance"], "an advance step")?;
+            only(m, &["advance", "note"], "an advance step")?;
             return Ok(Step::Advance(unsigned(secs, "advance")?));
         }
         let keys =
@@ -466,13 +468,31 @@ impl Runner<'_> {
                 // Every digit shifted by one: the same shape, a different code.
                 Ok(code.bytes().map(|d| char::from(b'0' + (d - b'0' + 1) % 10)).collect())
             }
-            _ => {
-                only(m, &[kind, "authenticator"], "a WebAuthn expression")?;
+            "webauthn_create" => {
+                only(m, &[kind, "authenticator", "same_credential"], "a webauthn_create expression")?;
                 let name = string(m.get("authenticator").ok_or("`authenticator` is missing")?, "authenticator")?;
+                let same_credential = match m.get("same_credential") {
+                    None => false,
+                    Some(v) => v.as_bool().ok_or_else(|| format!("same_credential must be a boolean, not {v}"))?,
+                };
                 let key = self.authenticators.entry(name.clone()).or_default();
-                let response = match kind {
-                    "webauthn_create" => key.try_register(operand, self.origin),
-                    _ => key.try_authenticate(operand, self.origin),
+                let response = if same_credential {
+                    key.try_register_same_credential(operand, self.origin)
+                } else {
+                    key.try_register(operand, self.origin)
+                };
+                response.map_err(|e| format!("authenticator `{name}` refused the {kind}: {e}"))
+            }
+            _ => {
+                only(m, &[kind, "authenticator", "sign_count"], "a webauthn_get expression")?;
+                let name = string(m.get("authenticator").ok_or("`authenticator` is missing")?, "authenticator")?;
+                let sign_count = m.get("sign_count").map(|n| unsigned(n, "sign_count")).transpose()?;
+                let sign_count =
+                    sign_count.map(|n| u32::try_from(n).map_err(|_| format!("sign_count: {n}"))).transpose()?;
+                let key = self.authenticators.entry(name.clone()).or_default();
+                let response = match sign_count {
+                    Some(n) => key.try_authenticate_with_sign_count(operand, self.origin, n),
+                    None => key.try_authenticate(operand, self.origin),
                 };
                 response.map_err(|e| format!("authenticator `{name}` refused the {kind}: {e}"))
             }
@@ -500,7 +520,9 @@ impl Runner<'_> {
         let step_up = step_up.as_deref();
         Ok(match op {
             "security_status" => out!(s.security_status(user)),
-            "set_contact_email" => out!(s.set_contact_email(user, &a.str("address")?)),
+            "set_contact_email" => out!(s.set_contact_email(user, &a.str("address")?, step_up)),
+            "contact_email_begin" => out!(s.contact_email_begin(user, &a.str("address")?, step_up)),
+            "contact_email_confirm" => out!(s.contact_email_confirm(user, &a.str("code")?, step_up)),
             "mark_order_created" => out!(s.mark_order_created(user).map(|()| json!({}))),
             "totp_enroll_begin" => out!(s.totp_enroll_begin(user, &a.str("account_name")?, step_up)),
             "totp_enroll_confirm" => out!(s.totp_enroll_confirm(user, &a.str("code")?, step_up)),
@@ -872,7 +894,21 @@ mod tests {
                 r#""expect": "ok", "note""#,
                 "login_verify alice [the same code again]: expected ok",
             ),
-            (r#""retry_after": {"gt": 0}"#, r#""retry_after": {"gt": 60}"#, "login_verify erin"),
+            (
+                r#""retry_after": {"gt": 0}}, "note": "even"#,
+                r#""retry_after": {"gt": 60}}, "note": "even"#,
+                "login_verify erin",
+            ),
+            (
+                r#""retry_after": 60}, "mails": 0, "note": "the cooldown"#,
+                r#""retry_after": 59}, "mails": 0, "note": "the cooldown"#,
+                "email_enroll_begin ivan [the cooldown runs from the code's issue]: check `retry_after`",
+            ),
+            (
+                r#""mails": 2, "note": "the old and the new"#,
+                r#""mails": 1, "note": "the old and the new"#,
+                "set_contact_email ivan [the old and the new address are told]: expected 1 message(s) delivered",
+            ),
             (r#""repeat": 10"#, r#""repeat": 9"#, "login_verify erin [even the right code is refused]"),
             (
                 r#""bob@example.com"}, "mails": 1"#,
@@ -898,6 +934,7 @@ mod tests {
             (json!([{"op": "login_begin", "user": "u", "expected": "ok"}]), "unknown key `expected`"),
             (json!([{"op": "login_begin"}]), "needs `user`"),
             (json!([{"time": 1, "advance": 2}]), "unknown key `advance`"),
+            (json!([{"advance": 2, "notes": "x"}]), "unknown key `notes`"),
             (json!([{"op": "login_begin", "user": "u", "repeat": 0}]), "repeat must be at least 1"),
             (json!([{"op": "set_contact_email", "user": "u", "args": {"adress": "x"}}]), "unknown key `adress`"),
             (json!([{"op": "login_begin", "user": "u", "args": {"step_up": "x"}}]), "unknown key `step_up`"),
@@ -908,6 +945,8 @@ mod tests {
             assert!(e.contains(what) && e.starts_with("steps[0]: "), "{e}");
         }
         let mut file = base.clone();
+        file["steps"] = json!([{"time": 1, "note": "a time step may say why"}, {"advance": 2, "note": "so may this"}]);
+        assert!(Scenario::from_json(&file.to_string()).is_ok());
         file["config"]["keys"] = json!([]);
         assert!(Scenario::from_json(&file.to_string()).unwrap_err().starts_with("config: "));
     }
@@ -978,6 +1017,68 @@ mod tests {
         let mut found: Vec<_> = found.into_iter().collect();
         found.sort();
         assert_eq!(found, ["A", "B", "D", "S", "T", "U"]);
+    }
+
+    #[test]
+    fn same_credential_and_sign_count_drive_the_named_authenticator() {
+        let steps = with(
+            enrol("u"),
+            json!([
+                {"op": "webauthn_register_begin", "user": "u", "args": {"friendly_name": "Key", "step_up": "$t"},
+                 "save": {"o": "options_json"}},
+                {"op": "webauthn_register_finish", "user": "u",
+                 "args": {"credential_json": {"webauthn_create": "$o", "authenticator": "k"}, "step_up": "$t"},
+                 "save": {"key": "method.id"}},
+                {"op": "webauthn_register_begin", "user": "v", "args": {"friendly_name": "Key"}, "save": {"o": "options_json"}},
+                {"op": "webauthn_register_finish", "user": "v", "expect": "webauthn_rejected",
+                 "args": {"credential_json": {"webauthn_create": "$o", "authenticator": "k", "same_credential": true}},
+                 "note": "u's credential again: still claimed by u"},
+                {"op": "login_begin", "user": "u", "save": {"ch": "challenge_id", "lo": "webauthn_options"}},
+                {"op": "login_verify", "user": "u",
+                 "args": {"challenge": "$ch", "proof": {"kind": "webauthn",
+                          "value": {"webauthn_get": "$lo", "authenticator": "k", "sign_count": 41}}},
+                 "check": {"method": "webauthn"}},
+                {"op": "login_begin", "user": "u", "save": {"ch": "challenge_id", "lo": "webauthn_options"}},
+                {"op": "login_verify", "user": "u",
+                 "args": {"challenge": "$ch", "proof": {"kind": "webauthn",
+                          "value": {"webauthn_get": "$lo", "authenticator": "k"}}},
+                 "check": {"method": "webauthn"}, "note": "the counter continues from 41"},
+                {"op": "login_begin", "user": "u", "save": {"ch": "challenge_id", "lo": "webauthn_options"}},
+                {"op": "login_verify", "user": "u", "expect": "webauthn_rejected",
+                 "args": {"challenge": "$ch", "proof": {"kind": "webauthn",
+                          "value": {"webauthn_get": "$lo", "authenticator": "k", "sign_count": 42}}},
+                 "events": [{"kind": "counter_regressed"}]},
+                {"op": "security_status", "user": "u", "check": {"methods.1.flagged": true}},
+                {"op": "remove_method", "user": "u", "args": {"method_id": "$key", "step_up": "$t"}},
+                {"op": "webauthn_register_finish", "user": "v",
+                 "args": {"credential_json": {"webauthn_create": "$o", "authenticator": "k", "same_credential": true}},
+                 "note": "the claim went with u's device"},
+                {"op": "login_begin", "user": "v", "save": {"ch": "challenge_id", "lo": "webauthn_options"}},
+                {"op": "login_verify", "user": "v",
+                 "args": {"challenge": "$ch", "proof": {"kind": "webauthn",
+                          "value": {"webauthn_get": "$lo", "authenticator": "k"}}},
+                 "check": {"method": "webauthn"}}
+            ]),
+        );
+        let scenario = inline(steps);
+        let transcript = scenario.run(&mut native(&scenario));
+        assert_eq!(transcript.steps.len(), 17, "{transcript}");
+
+        let message = failure(json!([{"op": "webauthn_register_finish", "user": "u",
+            "args": {"credential_json": {"webauthn_create": "{}", "authenticator": "k", "sign_count": 1}}}]));
+        assert!(message.contains("a webauthn_create expression: unknown key `sign_count`"), "{message}");
+        let message = failure(json!([{"op": "webauthn_register_finish", "user": "u",
+            "args": {"credential_json": {"webauthn_create": "{}", "authenticator": "k", "same_credential": 1}}}]));
+        assert!(message.contains("same_credential must be a boolean"), "{message}");
+        let message = failure(json!([
+            {"time": T0},
+            {"op": "webauthn_register_begin", "user": "u", "args": {"friendly_name": "Key"}, "save": {"o": "options_json"}},
+            {"op": "webauthn_register_finish", "user": "u",
+             "args": {"credential_json": {"webauthn_create": "$o", "authenticator": "k", "same_credential": true}}}
+        ]));
+        assert!(
+            message.contains("authenticator `k` refused the webauthn_create: the authenticator holds no credential")
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub trait Surface {
     fn open_admin(&mut self, config: &Config) -> R<()>;
 
     fn security_status(&mut self, user: &str) -> R<SecurityStatus>;
-    fn set_contact_email(&mut self, user: &str, address: &str) -> R<Notices>;
+    fn set_contact_email(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<Notices>;
+    fn contact_email_begin(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<CodeSent>;
+    fn contact_email_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<Notices>;
     fn mark_order_created(&mut self, user: &str) -> R<()>;
     fn totp_enroll_begin(&mut self, user: &str, account_name: &str, step_up: Option<&str>) -> R<TotpSetup>;
     fn totp_enroll_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<MethodAdded>;
@@ -164,8 +166,14 @@ impl Surface for Native {
     fn security_status(&mut self, user: &str) -> R<SecurityStatus> {
         self.engine.security_status(user)
     }
-    fn set_contact_email(&mut self, user: &str, address: &str) -> R<Notices> {
-        self.engine.set_contact_email(user, address)
+    fn set_contact_email(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<Notices> {
+        self.engine.set_contact_email(user, address, step_up)
+    }
+    fn contact_email_begin(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<CodeSent> {
+        self.engine.contact_email_begin(user, address, step_up)
+    }
+    fn contact_email_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<Notices> {
+        self.engine.contact_email_confirm(user, code, step_up)
     }
     fn mark_order_created(&mut self, user: &str) -> R<()> {
         self.engine.mark_order_created(user)
@@ -285,8 +293,14 @@ impl Surface for ComponentSurface {
     fn security_status(&mut self, user: &str) -> R<SecurityStatus> {
         done(self.instance.security_status(user), convert::status)
     }
-    fn set_contact_email(&mut self, user: &str, address: &str) -> R<Notices> {
-        done(self.instance.set_contact_email(user, address), convert::notices)
+    fn set_contact_email(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<Notices> {
+        done(self.instance.set_contact_email(user, address, step_up), convert::notices)
+    }
+    fn contact_email_begin(&mut self, user: &str, address: &str, step_up: Option<&str>) -> R<CodeSent> {
+        done(self.instance.contact_email_begin(user, address, step_up), convert::code_sent)
+    }
+    fn contact_email_confirm(&mut self, user: &str, code: &str, step_up: Option<&str>) -> R<Notices> {
+        done(self.instance.contact_email_confirm(user, code, step_up), convert::notices)
     }
     fn mark_order_created(&mut self, user: &str) -> R<()> {
         done(self.instance.mark_order_created(user), |()| ())

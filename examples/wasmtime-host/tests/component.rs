@@ -56,7 +56,7 @@ fn scenario_on_the_component_with_sqlite() {
     let transcript = component_transcript(store.clone());
     assert!(transcript.steps.len() > 50, "{transcript}");
     assert!(record(&store, "bob").is_some(), "the records are in SQLite");
-    assert!(record(&store, "alice").is_none(), "delete_user removed alice");
+    assert!(record(&store, "alice").is_some(), "alice enrolled again after delete_user");
 }
 
 #[test]
@@ -94,10 +94,15 @@ fn fail_each_store_call<T: std::fmt::Debug>(
 fn a_failing_store_call_is_a_storage_error_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let clock = VirtualClock::at(T0);
-    let mut i = instance(sqlite(&dir), &clock);
+    // Each attempt spends the address's budget before a later store call fails: a budget
+    // larger than the scenario's (2) lets every call be failed in turn.
+    let mut config = scenario::config();
+    config.email_code.address_limit = 100;
+    let mut i = component().instantiate(sqlite(&dir), &clock).unwrap();
+    i.open(&serde_json::to_string(&config).unwrap()).unwrap().unwrap();
 
     // email-enroll-begin on an existing record.
-    i.set_contact_email("u", "u@example.com").unwrap().unwrap();
+    i.set_contact_email("u", "u@example.com", None).unwrap().unwrap();
     let failed = fail_each_store_call(&mut i, "u", |i| i.email_enroll_begin("u", "u2@example.com", None));
     eprintln!("email-enroll-begin: store calls 1..={failed} each failed in turn");
     assert!(failed >= 2, "both the read and the write were failed ({failed})");
@@ -121,11 +126,11 @@ fn a_trap_reaches_the_host_and_a_fresh_instance_continues_on_the_same_store() {
     let store = sqlite(&dir);
     let clock = VirtualClock::at(T0);
     let mut first = instance(store.clone(), &clock);
-    first.set_contact_email("u", "u@example.com").unwrap().unwrap();
+    first.set_contact_email("u", "u@example.com", None).unwrap().unwrap();
     let before = record(&store, "u");
 
     first.state().faults.trap_nth_store_call(2); // the write of set-contact-email
-    let trap = first.set_contact_email("u", "new@example.com");
+    let trap = first.set_contact_email("u", "new@example.com", None);
     let message = format!("{:?}", trap.expect_err("a trap is an Err for the host"));
     assert!(message.contains("injected trap"), "{message}");
     assert_eq!(record(&store, "u"), before, "nothing was written");
@@ -133,7 +138,7 @@ fn a_trap_reaches_the_host_and_a_fresh_instance_continues_on_the_same_store() {
     let mut second = instance(store.clone(), &clock);
     let status = second.security_status("u").unwrap().unwrap();
     assert_eq!(status.contact_email.as_deref(), Some("u@example.com"));
-    second.set_contact_email("u", "new@example.com").unwrap().unwrap();
+    second.set_contact_email("u", "new@example.com", None).unwrap().unwrap();
     assert_eq!(second.security_status("u").unwrap().unwrap().contact_email.as_deref(), Some("new@example.com"));
 }
 
@@ -224,7 +229,7 @@ fn the_admin_resource_needs_the_capability() {
     let json = serde_json::to_string(&config).unwrap();
     let mut i = component().instantiate(Arc::new(MemoryStore::new()), &clock).unwrap();
     i.open(&json).unwrap().expect("the engine opens without the admin capability");
-    i.set_contact_email("u", "u@example.com").unwrap().unwrap();
+    i.set_contact_email("u", "u@example.com", None).unwrap().unwrap();
     assert!(matches!(i.reset_user("u", "support", "lost phone").unwrap(), Err(wit::Error::Forbidden(_))));
     assert!(matches!(i.delete_user("u").unwrap(), Err(wit::Error::Forbidden(_))));
     assert!(matches!(i.open_admin(&json).unwrap(), Err(wit::Error::Forbidden(_))));
@@ -247,5 +252,52 @@ fn the_admin_resource_needs_the_capability() {
     assert!(
         kinds.ends_with(&[wit::EventKind::AdminReset, wit::EventKind::MethodRemoved, wit::EventKind::UserImported]),
         "{kinds:?}"
+    );
+}
+
+#[test]
+fn a_new_contact_address_is_proved_with_a_code_under_a_step_up() {
+    let clock = VirtualClock::at(T0);
+    let mut i = instance(Arc::new(MemoryStore::new()), &clock);
+    // Without a method, no step-up is needed; a first address is not told.
+    let notices = i.set_contact_email("u", "old@example.com", None).unwrap().unwrap();
+    assert_eq!(notices.sent, 0);
+
+    let setup = i.totp_enroll_begin("u", "u@example.com", None).unwrap().unwrap();
+    let code = totp_code(&setup.secret, T0, totp_rs::Algorithm::SHA1, 6, 30);
+    let step_up = i.totp_enroll_confirm("u", &code, None).unwrap().unwrap().step_up.expect("the first method").token;
+    let step_up = Some(step_up.as_str());
+    assert!(matches!(i.set_contact_email("u", "x@example.com", None).unwrap(), Err(wit::Error::StepUpRequired)));
+    assert!(matches!(i.contact_email_begin("u", "new@example.com", None).unwrap(), Err(wit::Error::StepUpRequired)));
+    assert!(matches!(i.contact_email_confirm("u", "123456", None).unwrap(), Err(wit::Error::StepUpRequired)));
+    assert!(matches!(
+        i.contact_email_begin("u", "new\u{200b}@example.com", step_up).unwrap(),
+        Err(wit::Error::InvalidInput(_))
+    ));
+
+    let sent = i.contact_email_begin("u", "new@example.com", step_up).unwrap().unwrap();
+    assert_eq!(sent.sent_to, ["new@example.com"]);
+    assert!(sent.resend_after > T0 && sent.expires_at > T0, "{sent:?}");
+    assert!(matches!(
+        i.contact_email_begin("u", "new@example.com", step_up).unwrap(),
+        Err(wit::Error::RateLimited(secs)) if secs > 0
+    ));
+    let mail = i.state().outbox.last().unwrap().clone();
+    assert_eq!(mail.to, "new@example.com");
+    let code = mail.text.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() >= 6).unwrap().to_string();
+    let wrong: String = code.bytes().map(|d| char::from(b'0' + (d - b'0' + 1) % 10)).collect();
+    assert!(matches!(i.contact_email_confirm("u", &wrong, step_up).unwrap(), Err(wit::Error::InvalidCode)));
+    assert_eq!(i.security_status("u").unwrap().unwrap().contact_email.as_deref(), Some("old@example.com"));
+
+    let before = i.state().outbox.len();
+    let notices = i.contact_email_confirm("u", &code, step_up).unwrap().unwrap();
+    assert_eq!((notices.sent, notices.failed.len()), (2, 0), "the old and the new address are told");
+    let told: Vec<_> = i.state().outbox[before..].iter().map(|m| m.to.clone()).collect();
+    assert!(told.contains(&"old@example.com".to_string()) && told.contains(&"new@example.com".to_string()), "{told:?}");
+    assert_eq!(i.security_status("u").unwrap().unwrap().contact_email.as_deref(), Some("new@example.com"));
+    assert_eq!(i.state().events.last().unwrap().kind, wit::EventKind::ContactEmailChanged);
+    assert!(
+        matches!(i.contact_email_confirm("u", &code, step_up).unwrap(), Err(wit::Error::NotFound(_))),
+        "the code is used up"
     );
 }

@@ -109,14 +109,19 @@ fn every_store_fault() {
     let r = run(&mut a, "u", json!({"op": "security_status"}));
     assert_eq!((r["error"]["name"].clone(), r["error"]["callback"].clone()), (json!("storage"), Value::Null), "{r}");
 
-    // conflict and stale are absorbed by the engine's retry (the old address is told).
+    // conflict and stale are absorbed by the engine's retry (the old and the new address are
+    // told).
     for (kind, old) in [("conflict", "u"), ("stale", "conflict")] {
         a.command(&format!("fault {kind} 1"));
         let r = run(&mut a, "u", set(&format!("{kind}@example.com")));
         assert_eq!((r["fired"].clone(), r["error"].clone()), (json!(true), Value::Null), "{kind}: {r}");
-        let calls = json!(["get user/u", "put user/u", "get user/u", "put user/u", format!("send {old}@example.com")]);
+        let sends = [format!("send {old}@example.com"), format!("send {kind}@example.com")];
+        let calls = json!(["get user/u", "put user/u", "get user/u", "put user/u", sends[0], sends[1]]);
         assert_eq!(r["calls"], calls);
-        assert_eq!(r["mails"][0]["delivered"], true);
+        assert_eq!(
+            (r["mails"][0]["delivered"].clone(), r["mails"][1]["delivered"].clone()),
+            (json!(true), json!(true))
+        );
     }
     // Fault-free, the same change goes through.
     let r = run(&mut a, "u", set("x@example.com"));
@@ -160,6 +165,11 @@ fn mail_faults() {
     assert_eq!((r["error"]["name"].clone(), r["error"]["callback"].clone()), (json!("trap"), json!("mailer.send")));
     assert_eq!(r["mails"][0]["delivered"], false, "{r}");
 
+    // The host died between writing the code and sending it: the pending code keeps the resend
+    // cooldown, and may be replaced once it has run out.
+    let r = run(&mut a, "u", begin.clone());
+    assert_eq!((r["error"]["name"].clone(), r["mails"].clone()), (json!("rate_limited"), json!([])), "{r}");
+    a.command(&format!("time {}", T0 + 60));
     let r = run(&mut a, "u", begin);
     assert_eq!(r["error"], Value::Null, "{r}");
     assert_eq!(r["mails"][0]["delivered"], true);
@@ -206,4 +216,19 @@ fn a_trapped_instance_cannot_be_entered_again() {
     let mut second = component.instantiate(store, &clock).unwrap();
     second.open(&config).unwrap().unwrap();
     second.security_status("u").unwrap().unwrap();
+}
+
+#[test]
+fn contact_email_requests_reach_the_component() {
+    let mut a = adapter();
+    let r = run(&mut a, "u", json!({"op": "contact_email_begin", "address": "c@example.com", "step_up": null}));
+    assert_eq!(r["outcome"]["sent_to"], json!(["c@example.com"]), "{r}");
+    let code = r["mails"][0]["text"].as_str().unwrap().split(|c: char| !c.is_ascii_digit()).find(|d| d.len() >= 6);
+    let r = run(&mut a, "u", json!({"op": "contact_email_confirm", "code": code.unwrap()}));
+    assert_eq!(r["outcome"], json!({"sent": 0, "failed": []}), "the first address is not told: {r}");
+    assert_eq!(r["events"][0]["kind"], "contact_email_changed", "{r}");
+    let r = run(&mut a, "u", json!({"op": "security_status"}));
+    assert_eq!(r["outcome"]["contact_email"], "c@example.com", "{r}");
+    let r = run(&mut a, "u", json!({"op": "set_contact_email", "address": "d@example.com", "step_up": null}));
+    assert_eq!(r["outcome"], json!({"sent": 2, "failed": []}), "the old and the new address: {r}");
 }

@@ -22,6 +22,12 @@ def c_str(value: str | None, name: str) -> Any:
     return value.encode()
 
 
+def text_arg(value: str | None, name: str) -> str | None:
+    """A str argument checked as `c_str` checks it (a str, without NUL), for a request JSON."""
+    c_str(value, name)
+    return value
+
+
 def json_arg(value: str | Mapping[str, Any], name: str) -> Any:
     """A JSON argument given as text or as a mapping (serialised here)."""
     return c_str(value if isinstance(value, str) else json.dumps(value), name)

@@ -175,9 +175,26 @@ class Engine:
         """The user's methods, policy state and advice."""
         return SecurityStatus.from_json(await self._run(user, {"op": "security_status"}))
 
-    async def set_contact_email(self, user: str, address: str) -> Notices:
-        """Sets where security notices go; the previous address is told."""
-        return Notices.from_json(await self._run(user, {"op": "set_contact_email", "address": address}))
+    async def set_contact_email(self, user: str, address: str, step_up: StepUp = None) -> Notices:
+        """Sets where security notices go, for an address your application has already proved
+        (else use `contact_email_begin`); both the previous and the new address are told. Once
+        the user has a method (or recovery codes) it needs a `step_up` (else
+        `twofa.StepUpRequired`)."""
+        request = {"op": "set_contact_email", "address": address, "step_up": _step_up(step_up)}
+        return Notices.from_json(await self._run(user, request))
+
+    async def contact_email_begin(self, user: str, address: str, step_up: StepUp = None) -> CodeSent:
+        """Emails a code to a new notice address, to prove it; nothing changes until
+        `contact_email_confirm`. Needs a `step_up` once the user has a method (or recovery
+        codes)."""
+        request = {"op": "contact_email_begin", "address": address, "step_up": _step_up(step_up)}
+        return CodeSent.from_json(await self._run(user, request))
+
+    async def contact_email_confirm(self, user: str, code: str, step_up: StepUp = None) -> Notices:
+        """Makes the address of `contact_email_begin` the notice address with the code mailed to
+        it; both the previous and the new address are told."""
+        request = {"op": "contact_email_confirm", "code": code, "step_up": _step_up(step_up)}
+        return Notices.from_json(await self._run(user, request))
 
     async def mark_order_created(self, user: str) -> None:
         """Records that the account has created orders: from now on 2FA is required."""

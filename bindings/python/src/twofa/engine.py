@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from ._ffi import c_str, call, call_json, json_arg
+from ._ffi import c_str, call, call_json, json_arg, text_arg
 from ._native import ffi, lib
 from .errors import TwofaError
 from .stores import Host, NativeStore, Store
@@ -46,9 +46,14 @@ def config_json(config: ConfigArg) -> Any:
     return json_arg(config, "config")
 
 
+def step_up_text(step_up: StepUp) -> str | None:
+    """The step-up argument as its text (None: none), checked like every str argument."""
+    return text_arg(step_up.token if isinstance(step_up, StepUpToken) else step_up, "step_up")
+
+
 def step_up_arg(step_up: StepUp) -> Any:
     """The step-up argument as a C string (None: NULL)."""
-    return c_str(step_up.token if isinstance(step_up, StepUpToken) else step_up, "step_up")
+    return c_str(step_up_text(step_up), "step_up")
 
 
 def credential_arg(value: str | Mapping[str, Any], name: str) -> Any:
@@ -107,9 +112,35 @@ class Engine:
         """The user's methods, policy state and advice."""
         return SecurityStatus.from_json(self._run(lib.twofa_security_status, user))
 
-    def set_contact_email(self, user: str, address: str) -> Notices:
-        """Sets where security notices go; the previous address is told."""
-        return Notices.from_json(self._run(lib.twofa_set_contact_email, user, c_str(address, "address")))
+    def _request(self, user: str, request: Mapping[str, Any]) -> Any:
+        """Runs one operation given as the core's request JSON (`twofa_engine_run`) and returns
+        its JSON outcome."""
+        return self._run(lib.twofa_engine_run, user, json_arg(request, "request"))
+
+    def set_contact_email(self, user: str, address: str, step_up: StepUp = None) -> Notices:
+        """Sets where security notices go, for an address your application has already proved
+        (else use `contact_email_begin`); both the previous and the new address are told. Once
+        the user has a method (or recovery codes) it needs a `step_up` (else
+        `twofa.StepUpRequired`)."""
+        request = {"op": "set_contact_email", "address": text_arg(address, "address"), "step_up": step_up_text(step_up)}
+        return Notices.from_json(self._request(user, request))
+
+    def contact_email_begin(self, user: str, address: str, step_up: StepUp = None) -> CodeSent:
+        """Emails a code to a new notice address, to prove it; nothing changes until
+        `contact_email_confirm`. Needs a `step_up` once the user has a method (or recovery
+        codes)."""
+        request = {
+            "op": "contact_email_begin",
+            "address": text_arg(address, "address"),
+            "step_up": step_up_text(step_up),
+        }
+        return CodeSent.from_json(self._request(user, request))
+
+    def contact_email_confirm(self, user: str, code: str, step_up: StepUp = None) -> Notices:
+        """Makes the address of `contact_email_begin` the notice address with the code mailed to
+        it; both the previous and the new address are told."""
+        request = {"op": "contact_email_confirm", "code": text_arg(code, "code"), "step_up": step_up_text(step_up)}
+        return Notices.from_json(self._request(user, request))
 
     def mark_order_created(self, user: str) -> None:
         """Records that the account has created orders: from now on 2FA is required (after the

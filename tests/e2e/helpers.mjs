@@ -3,9 +3,11 @@
 // playwright-core (a fresh profile per run), read the demo's mailbox, move its clock, make TOTP
 // codes for the demo's time and save screenshots under target/e2e-screenshots/.
 //
-//   const demo = await startDemo();         // in before(); demo.close() in after()
-//   const page = await demo.newPage();
-//   await signUp(page, demo.url, email, password);
+//   const scenario = useDemo();             // one demo and browser for the test file
+//   scenario("what the user does", "name", async (demo) => {
+//     const { page, email } = await demo.newUser("tom");
+//     ...
+//   });
 //
 // Env: CHROMIUM (the browser binary; default /usr/bin/chromium), E2E_HEADFUL=1 (show the window),
 // E2E_DEMO_LOG=1 (echo the demo's output), E2E_DEMO_SERVER (another server.mjs to test).
@@ -17,6 +19,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { generateSync } from "otplib";
 import { chromium } from "playwright-core";
@@ -39,7 +42,7 @@ export const CHROMIUM_ARGS = [
   "--no-first-run",
 ];
 /** Options of every scenario's test(): a hung scenario fails instead of blocking the run. */
-export const SCENARIO = { timeout: 120_000 };
+const SCENARIO = { timeout: 120_000 };
 /** How long a single wait for something on screen may take. */
 export const TIMEOUT = 15_000;
 
@@ -58,7 +61,7 @@ export function freePort() {
 const usedEmails = new Set();
 /** An email address not used before in this process (each test file has its own demo and data,
  * so `<name>@example.com` is unique there; the screenshots stay the same from run to run). */
-export function uniqueEmail(name) {
+function uniqueEmail(name) {
   let email = `${name}@example.com`;
   for (let n = 2; usedEmails.has(email); n++) email = `${name}${n}@example.com`;
   usedEmails.add(email);
@@ -126,11 +129,27 @@ async function spawnDemo(dataDir, adminPassword) {
 }
 
 /**
- * Starts the demo and a browser. Returns the handle every test uses:
- * `url`, `adminPassword`, `newPage()`, `context`, `mailbox()`, `waitForMail()`, `advance()`,
- * `now()`, `totpNow()`, `pageErrors`, `output()`, `close()`.
+ * The demo of one test file: before its scenarios, starts the demo and a browser (startDemo);
+ * after them, closes both. Returns `scenario(title, name, body)`, which declares a test (with
+ * SCENARIO's timeout) that runs `body(demo)` under recordFailure(demo, name, ...).
  */
-export async function startDemo() {
+export function useDemo() {
+  let demo;
+  before(async () => {
+    demo = await startDemo();
+  }, SCENARIO);
+  after(async () => {
+    await demo?.close();
+  });
+  return (title, name, body) => test(title, SCENARIO, () => recordFailure(demo, name, () => body(demo)));
+}
+
+/**
+ * Starts the demo and a browser. Returns the handle every scenario gets:
+ * `url`, `adminPassword`, `newUser()`, `newPage()`, `context`, `mailbox()`, `waitForMail()`,
+ * `lastMailId()`, `advance()`, `now()`, `totpNow()`, `pageErrors`, `output()`, `close()`.
+ */
+async function startDemo() {
   const dataDir = mkdtempSync(join(tmpdir(), "twofa-e2e-data-"));
   const profile = mkdtempSync(join(tmpdir(), "twofa-e2e-profile-"));
   const adminPassword = randomBytes(12).toString("base64url");
@@ -184,6 +203,19 @@ export async function startDemo() {
       const page = blank ?? (await context.newPage());
       page.__taken = true;
       return page;
+    },
+    /** A new scenario's user: a new page (newPage; sized to `viewport` and given Chromium's
+     * virtual authenticator when asked, before anything is loaded), signed up with an address
+     * `<name>@example.com` not used before (uniqueEmail) and PASSWORD; the demo signs the new
+     * account in (it lands on /orders). Returns `page`, `email` and `authenticator`
+     * (addVirtualAuthenticator's result; undefined unless asked). */
+    async newUser(name, { viewport, authenticator = false } = {}) {
+      const page = await handle.newPage();
+      if (viewport) await page.setViewportSize(viewport);
+      const virtualAuthenticator = authenticator ? await addVirtualAuthenticator(page) : undefined;
+      const email = uniqueEmail(name);
+      await submitCredentials(page, demo.url, "signup", email, PASSWORD);
+      return { page, email, authenticator: virtualAuthenticator };
     },
     /** The delivered messages, newest first (GET /mail.json). */
     async mailbox() {
@@ -287,7 +319,7 @@ export async function shot(page, name, { fullPage = true } = {}) {
  * Runs a scenario's body; when it fails, saves a screenshot of every open page
  * (FAILED-<name>-<n>.png) and adds the demo's recent output and the pages' errors to the error.
  */
-export async function recordFailure(demo, name, body) {
+async function recordFailure(demo, name, body) {
   try {
     await body();
   } catch (error) {
@@ -320,22 +352,19 @@ export async function expectPath(page, path) {
   await page.waitForURL((url) => url.pathname === path, { timeout: TIMEOUT });
 }
 
-/** Signs up with email and password; the demo signs the new account in (lands on /orders). */
-export async function signUp(page, url, email, password = PASSWORD) {
-  await page.goto(`${url}/signup`);
-  await page.fill("#signup-email", email);
-  await page.fill("#signup-password", password);
-  await page.click("#signup-submit");
-  await page.waitForURL((u) => u.pathname !== "/signup", { timeout: TIMEOUT });
+/** Fills email and password into the form of /<form> (signup or signin: its fields are
+ * #<form>-email, #<form>-password and #<form>-submit), submits it and waits to leave the page. */
+async function submitCredentials(page, url, form, email, password) {
+  await page.goto(`${url}/${form}`);
+  await page.fill(`#${form}-email`, email);
+  await page.fill(`#${form}-password`, password);
+  await page.click(`#${form}-submit`);
+  await page.waitForURL((u) => u.pathname !== `/${form}`, { timeout: TIMEOUT });
 }
 
 /** Enters email and password on /signin; returns the path reached (/signin/2fa, /orders, ...). */
 export async function signIn(page, url, email, password = PASSWORD) {
-  await page.goto(`${url}/signin`);
-  await page.fill("#signin-email", email);
-  await page.fill("#signin-password", password);
-  await page.click("#signin-submit");
-  await page.waitForURL((u) => u.pathname !== "/signin", { timeout: TIMEOUT });
+  await submitCredentials(page, url, "signin", email, password);
   return pathOf(page);
 }
 
@@ -381,6 +410,11 @@ export async function expectText(page, selector, pattern, timeout = TIMEOUT) {
   return locator.innerText();
 }
 
+/** A six-digit code that is not `code` (so surely wrong now): `code + offset`, modulo 10^6. */
+export function wrongCode(code, offset = 1) {
+  return String((Number(code) + offset) % 1_000_000).padStart(6, "0");
+}
+
 /** The six-digit code in a message's text. */
 export function codeIn(message) {
   const match = message.text.match(/\b(\d{6})\b/);
@@ -390,7 +424,7 @@ export function codeIn(message) {
 
 /** Adds Chromium's virtual authenticator (CTAP2, internal, resident keys, user verified) to the
  * page; returns the CDP session and the authenticator id. */
-export async function addVirtualAuthenticator(page) {
+async function addVirtualAuthenticator(page) {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send("WebAuthn.enable", { enableUI: false });
   const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
@@ -426,9 +460,4 @@ export async function expectToggle(page, selector, on) {
   await page.waitForFunction(([sel, want]) => document.querySelector(sel)?.checked === want, [selector, on], {
     timeout: TIMEOUT,
   });
-}
-
-/** The text of the element with role=alert inside `section` (trimmed). */
-export async function alertIn(page, section) {
-  return (await page.locator(`${section} [role="alert"]`).first().innerText()).trim();
 }

@@ -1,10 +1,10 @@
-// The engine: one Promise-returning method per canonical operation. Each runs libtwofa's sans-IO
-// operation state machine: libtwofa decides and says what to do next (load a key, write it if
-// its version matches, delete it, send a message); this file performs that action with await
-// and feeds the result back. Retries after conflicts and the arming of emailed codes stay in
-// the core; nothing here blocks the event loop on I/O. With a built-in store (MemoryStore,
-// SqliteStore), libtwofa performs the store actions itself in one call, and only mail and audit
-// events come here.
+// The engine: one Promise-returning method per canonical operation, made from the table of the
+// core's requests (OPERATIONS). Each runs libtwofa's sans-IO operation state machine: libtwofa
+// decides and says what to do next (load a key, write it if its version matches, delete it,
+// send a message); this file performs that action with await and feeds the result back. Retries
+// after conflicts and the arming of emailed codes stay in the core; nothing here blocks the event
+// loop on I/O. With a built-in store (MemoryStore, SqliteStore), libtwofa performs the store
+// actions itself in one call, and only mail and audit events come here.
 
 import { TwofaError, cString, call, codes, takeError } from "./errors.js";
 import { constants, lib, takeString } from "./native.js";
@@ -50,7 +50,122 @@ export function outcome(json) {
 
 /** JSON given as an object is serialised; anything else passes as it is (the core checks it). */
 const text = (value) => (value !== null && typeof value === "object" ? JSON.stringify(value) : value);
-const token = (stepUp) => (stepUp && typeof stepUp === "object" ? stepUp.token : (stepUp ?? null));
+/** A step-up token as returned (`{token, expiresAt}`) or as its text. */
+const token = (stepUp) => (stepUp && typeof stepUp === "object" ? stepUp.token : stepUp);
+
+// The core's request of each operation, built from the arguments of its method after `user`;
+// the engine sends every request through one sans-IO operation (`#run`). An argument left out
+// is left out of the request: the core applies its default.
+
+/** The Engine's methods. */
+const OPERATIONS = {
+  /** The user's methods, policy state and advice. */
+  securityStatus: () => ({ op: "security_status" }),
+  /** Sets where security notices go, at once and unproved; the old and the new address are
+   * told. Once the user has a usable method or recovery codes it needs a step-up token. */
+  setContactEmail: (address, stepUp) => ({ op: "set_contact_email", address, step_up: token(stepUp) }),
+  /** Emails a code to a new notice address (`contactEmailConfirm` then makes it the contact
+   * email); a step-up token is needed as for `setContactEmail`. */
+  contactEmailBegin: (address, stepUp) => ({ op: "contact_email_begin", address, step_up: token(stepUp) }),
+  /** Makes the address proved by the code of `contactEmailBegin` the contact email; the old and
+   * the new address are told. */
+  contactEmailConfirm: (code, stepUp) => ({ op: "contact_email_confirm", code, step_up: token(stepUp) }),
+  /** Records that the account has created orders: from now on 2FA is required. */
+  markOrderCreated: () => ({ op: "mark_order_created" }),
+  /** Starts an authenticator-app enrolment: the secret, otpauth URI and QR code. */
+  totpEnrollBegin: (accountName, stepUp) => ({
+    op: "totp_enroll_begin",
+    account_name: accountName,
+    step_up: token(stepUp),
+  }),
+  /** Confirms the pending authenticator app with a code from it. */
+  totpEnrollConfirm: (code, stepUp) => ({ op: "totp_enroll_confirm", code, step_up: token(stepUp) }),
+  /** Emails a code to a new address. */
+  emailEnrollBegin: (address, stepUp) => ({ op: "email_enroll_begin", address, step_up: token(stepUp) }),
+  /** Confirms the pending address with the emailed code. */
+  emailEnrollConfirm: (code, stepUp) => ({ op: "email_enroll_confirm", code, step_up: token(stepUp) }),
+  /** Starts registering a WebAuthn device: `options` for `navigator.credentials.create`. */
+  webauthnRegisterBegin: (friendlyName, stepUp) => ({
+    op: "webauthn_register_begin",
+    friendly_name: friendlyName,
+    step_up: token(stepUp),
+  }),
+  /** Finishes the registration with the browser's `PublicKeyCredential.toJSON()`. */
+  webauthnRegisterFinish: (credential, stepUp) => ({
+    op: "webauthn_register_finish",
+    credential_json: text(credential),
+    step_up: token(stepUp),
+  }),
+  /** Renames a method. */
+  renameMethod: (methodId, label, stepUp) => ({
+    op: "rename_method",
+    method_id: methodId,
+    label,
+    step_up: token(stepUp),
+  }),
+  /** Removes a method, unless policy forbids it; every step-up token of the user is revoked. */
+  removeMethod: (methodId, stepUp) => ({ op: "remove_method", method_id: methodId, step_up: token(stepUp) }),
+  /** Replaces the recovery codes with a fresh set, shown once. */
+  recoveryCodesGenerate: (stepUp) => ({ op: "recovery_codes_generate", step_up: token(stepUp) }),
+  /** Starts a sign-in (after the host checked the password). A `deviceToken` from an earlier
+   * `loginVerify` with `rememberDevice` skips the second factor while it is valid; an invalid,
+   * expired or revoked one is ignored. */
+  loginBegin: ({ deviceToken } = {}) => ({ op: "login_begin", device_token: deviceToken }),
+  /** Emails a fresh sign-in code for the challenge. */
+  loginSendEmailCode: (challenge) => ({ op: "login_send_email_code", challenge }),
+  /** Verifies a second factor of `kind` "totp", "email", "recovery" (a code) or "webauthn"
+   * (the browser's `PublicKeyCredential.toJSON()`, as an object or JSON text). With
+   * `rememberDevice` (and `remember_device.enabled` in the config), the success carries a
+   * `deviceToken` for this browser. */
+  loginVerify: (challenge, kind, value, { rememberDevice } = {}) => ({
+    op: "login_verify",
+    challenge,
+    proof: { kind, value: text(value) },
+    remember_device: rememberDevice,
+  }),
+  /** Revokes one remembered device (its id from `securityStatus`). */
+  revokeRememberedDevice: (deviceId) => ({ op: "revoke_remembered_device", device_id: deviceId }),
+  /** Revokes every remembered device of the user. */
+  revokeRememberedDevices: () => ({ op: "revoke_remembered_devices" }),
+};
+
+/** The methods of `engine.admin()`: each fails with `forbidden` unless the config has
+ * `"admin": true`. */
+const ADMIN_OPERATIONS = {
+  /** Imports a confirmed TOTP secret (base32), replacing any authenticator app. */
+  totpImport: (secret, { algorithm = "SHA1", digits = 6, period = 30 } = {}) => ({
+    op: "totp_import",
+    secret,
+    algorithm,
+    digits,
+    period,
+  }),
+  /** Deletes everything twofa stores about the user. */
+  deleteUser: () => ({ op: "delete_user" }),
+  /** Removes every second factor, recovery code and remembered device of a user who lost
+   * access, recording `actor` and `reason`; the user is told at every known address. */
+  resetUser: (actor, reason) => ({ op: "reset_user", actor, reason }),
+  /** Exports the user's second factors as a document sealed with `key` (base64, 32+ bytes). */
+  exportUser: (key) => ({ op: "export_user", key }),
+  /** Imports a document made by `exportUser` for this same user id, sealed with `key`. */
+  importUser: (document, key) => ({ op: "import_user", document, key }),
+};
+
+/** The methods that resolve to nothing rather than to the outcome (which has no news for the
+ * caller). */
+const RESOLVE_TO_NOTHING = new Set([
+  "markOrderCreated",
+  "revokeRememberedDevice",
+  "revokeRememberedDevices",
+  "deleteUser",
+]);
+
+/** Runs the operation `name` of `table` with `args`, through `run(user, request)`; resolves to
+ * its outcome (nothing for RESOLVE_TO_NOTHING). */
+async function operate(table, name, run, user, args) {
+  const result = await run(user, table[name](...args));
+  return RESOLVE_TO_NOTHING.has(name) ? undefined : result;
+}
 
 /**
  * A twofa engine: a validated config, a store, a mailer and a clock.
@@ -177,131 +292,22 @@ export class Engine {
     call(lib.twofa_operation_feed_emitted, op);
   }
 
-  /** The user's methods, policy state and advice. */
-  securityStatus(user) {
-    return this.#run(user, { op: "security_status" });
-  }
-
-  /** Sets where security notices go, at once and unproved; the old and the new address are
-   * told. Once the user has a usable method or recovery codes it needs a step-up token. */
-  setContactEmail(user, address, stepUp) {
-    return this.#run(user, { op: "set_contact_email", address, step_up: token(stepUp) });
-  }
-
-  /** Emails a code to a new notice address (`contactEmailConfirm` then makes it the contact
-   * email); a step-up token is needed as for `setContactEmail`. */
-  contactEmailBegin(user, address, stepUp) {
-    return this.#run(user, { op: "contact_email_begin", address, step_up: token(stepUp) });
-  }
-
-  /** Makes the address proved by the code of `contactEmailBegin` the contact email; the old and
-   * the new address are told. */
-  contactEmailConfirm(user, code, stepUp) {
-    return this.#run(user, { op: "contact_email_confirm", code, step_up: token(stepUp) });
-  }
-
-  /** Records that the account has created orders: from now on 2FA is required. */
-  async markOrderCreated(user) {
-    await this.#run(user, { op: "mark_order_created" });
-  }
-
-  /** Starts an authenticator-app enrolment: the secret, otpauth URI and QR code. */
-  totpEnrollBegin(user, accountName, stepUp) {
-    return this.#run(user, { op: "totp_enroll_begin", account_name: accountName, step_up: token(stepUp) });
-  }
-
-  /** Confirms the pending authenticator app with a code from it. */
-  totpEnrollConfirm(user, code, stepUp) {
-    return this.#run(user, { op: "totp_enroll_confirm", code, step_up: token(stepUp) });
-  }
-
-  /** Emails a code to a new address. */
-  emailEnrollBegin(user, address, stepUp) {
-    return this.#run(user, { op: "email_enroll_begin", address, step_up: token(stepUp) });
-  }
-
-  /** Confirms the pending address with the emailed code. */
-  emailEnrollConfirm(user, code, stepUp) {
-    return this.#run(user, { op: "email_enroll_confirm", code, step_up: token(stepUp) });
-  }
-
-  /** Starts registering a WebAuthn device: `options` for `navigator.credentials.create`. */
-  webauthnRegisterBegin(user, friendlyName, stepUp) {
-    return this.#run(user, { op: "webauthn_register_begin", friendly_name: friendlyName, step_up: token(stepUp) });
-  }
-
-  /** Finishes the registration with the browser's `PublicKeyCredential.toJSON()`. */
-  webauthnRegisterFinish(user, credential, stepUp) {
-    const request = { op: "webauthn_register_finish", credential_json: text(credential), step_up: token(stepUp) };
-    return this.#run(user, request);
-  }
-
-  /** Renames a method. */
-  renameMethod(user, methodId, label, stepUp) {
-    return this.#run(user, { op: "rename_method", method_id: methodId, label, step_up: token(stepUp) });
-  }
-
-  /** Removes a method, unless policy forbids it; every step-up token of the user is revoked. */
-  removeMethod(user, methodId, stepUp) {
-    return this.#run(user, { op: "remove_method", method_id: methodId, step_up: token(stepUp) });
-  }
-
-  /** Replaces the recovery codes with a fresh set, shown once. */
-  recoveryCodesGenerate(user, stepUp) {
-    return this.#run(user, { op: "recovery_codes_generate", step_up: token(stepUp) });
-  }
-
-  /** Starts a sign-in (after the host checked the password). A `deviceToken` from an earlier
-   * `loginVerify` with `rememberDevice` skips the second factor while it is valid; an invalid,
-   * expired or revoked one is ignored. */
-  loginBegin(user, { deviceToken = null } = {}) {
-    return this.#run(user, { op: "login_begin", device_token: deviceToken });
-  }
-
-  /** Emails a fresh sign-in code for the challenge. */
-  loginSendEmailCode(user, challenge) {
-    return this.#run(user, { op: "login_send_email_code", challenge });
-  }
-
-  /** Verifies a second factor of `kind` "totp", "email", "recovery" (a code) or "webauthn"
-   * (the browser's `PublicKeyCredential.toJSON()`, as an object or JSON text). With
-   * `rememberDevice` (and `remember_device.enabled` in the config), the success carries a
-   * `deviceToken` for this browser. */
-  loginVerify(user, challenge, kind, value, { rememberDevice = false } = {}) {
-    const request = { op: "login_verify", challenge, proof: { kind, value: text(value) }, remember_device: rememberDevice };
-    return this.#run(user, request);
-  }
-
-  /** Revokes one remembered device (its id from `securityStatus`). */
-  async revokeRememberedDevice(user, deviceId) {
-    await this.#run(user, { op: "revoke_remembered_device", device_id: deviceId });
-  }
-
-  /** Revokes every remembered device of the user. */
-  async revokeRememberedDevices(user) {
-    await this.#run(user, { op: "revoke_remembered_devices" });
-  }
-
-  /** The admin capability of this engine. Give it only to administrative code. Its operations
-   * fail with `forbidden` unless the config has `"admin": true`. */
+  /** The admin capability of this engine: the methods of ADMIN_OPERATIONS. Give it only to
+   * administrative code. */
   admin() {
     const run = (user, request) => this.#run(user, request, true);
-    return {
-      /** Imports a confirmed TOTP secret (base32), replacing any authenticator app. */
-      totpImport: (user, secret, { algorithm = "SHA1", digits = 6, period = 30 } = {}) =>
-        run(user, { op: "totp_import", secret, algorithm, digits, period }),
-      /** Deletes everything twofa stores about the user. */
-      deleteUser: async (user) => {
-        await run(user, { op: "delete_user" });
-      },
-      /** Removes every second factor, recovery code and remembered device of a user who lost
-       * access, recording `actor` and `reason`; the user is told at every known address. */
-      resetUser: (user, actor, reason) => run(user, { op: "reset_user", actor, reason }),
-      /** Exports the user's second factors as a document sealed with `key` (base64, 32+ bytes). */
-      exportUser: (user, key) => run(user, { op: "export_user", key }),
-      /** Imports a document made by `exportUser` for this same user id, sealed with `key`. */
-      importUser: (user, document, key) => run(user, { op: "import_user", document, key }),
-    };
+    const admin = (name) => (user, ...args) => operate(ADMIN_OPERATIONS, name, run, user, args);
+    return Object.fromEntries(Object.keys(ADMIN_OPERATIONS).map((name) => [name, admin(name)]));
+  }
+
+  // The methods of OPERATIONS, defined as class methods are (not enumerable).
+  static {
+    for (const name of Object.keys(OPERATIONS)) {
+      const value = function (user, ...args) {
+        return operate(OPERATIONS, name, (u, request) => this.#run(u, request), user, args);
+      };
+      Object.defineProperty(Engine.prototype, name, { value, writable: true, configurable: true });
+    }
   }
 }
 

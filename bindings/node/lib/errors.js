@@ -43,7 +43,8 @@ export function takeError(status, pointer, cause) {
   }
   try {
     const e = koffi.decode(pointer, "twofa_error");
-    const retryAfter = status === codes.rate_limited || status === codes.locked_out ? Number(e.retry_after) : null;
+    // The core sets retry_after (0: none) for the errors that have one.
+    const retryAfter = e.retry_after > 0 ? Number(e.retry_after) : null;
     return new TwofaError(status, e.message, { retryAfter, callback: e.callback, cause });
   } finally {
     lib.twofa_error_free(pointer);

@@ -6,18 +6,11 @@
 // and reset (item 6), invisible characters (item 8) and clocks beyond the year 9999.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { generateSync } from "otplib";
 import { Engine, MemoryStore, TwofaError } from "twofa";
 import { SoftAuthenticator } from "./softauthn.mjs";
-import { AsyncMapStore, CONFIG, ORIGIN, T0, rejects } from "./support.mjs";
-
-const tmp = mkdtempSync(join(tmpdir(), "twofa-round2-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-let databases = 0;
+import { AsyncMapStore, CONFIG, ORIGIN, T0, engineStores, rejects } from "./support.mjs";
 
 const ADDR = "alice@example.com";
 /** The resend cooldown of the default config. */
@@ -51,11 +44,7 @@ const outcome = (promise) =>
   );
 
 /** Engine options and config for each kind of store (engines opened on one store share it). */
-const STORES = {
-  "async Map store": () => ({ config: {}, store: new AsyncMapStore() }),
-  MemoryStore: () => ({ config: {}, store: new MemoryStore() }),
-  "SQLite default": () => ({ config: { sqlite_path: join(tmp, `burst-${++databases}.db`) }, store: undefined }),
-};
+const STORES = engineStores("burst");
 
 /**
  * An engine with its clock (at T0) and outbox; `config` is merged into the tests' config, `delay`

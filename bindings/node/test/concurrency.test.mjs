@@ -8,18 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { Engine, MemoryStore, SqliteStore, TwofaError } from "twofa";
-import { AsyncMapStore, CONFIG, SECRET, T0 } from "./support.mjs";
+import { AsyncMapStore, CONFIG, SECRET, T0, engineStores } from "./support.mjs";
 
 const tmp = mkdtempSync(join(tmpdir(), "twofa-concurrency-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
-let databases = 0;
-
-/** Engine options and config for each kind of store. */
-const STORES = {
-  "async Map store": () => [CONFIG, { store: new AsyncMapStore() }],
-  MemoryStore: () => [CONFIG, { store: new MemoryStore() }],
-  "SQLite default": () => [{ ...CONFIG, sqlite_path: join(tmp, `race-${++databases}.db`) }, {}],
-};
+const STORES = engineStores("race");
 
 /** "ok", or the name of the TwofaError `promise` rejected with. */
 const outcome = (promise) =>
@@ -33,26 +26,29 @@ const outcome = (promise) =>
 
 const count = (names) => names.reduce((counts, n) => ({ ...counts, [n]: (counts[n] ?? 0) + 1 }), {});
 
-for (const [kind, open] of Object.entries(STORES)) {
+for (const [kind, storage] of Object.entries(STORES)) {
   describe(`on the ${kind}`, () => {
-    test("16 concurrent sign-ins with one code: one success, 15 replayed", async () => {
-      const [config, options] = open();
-      const engine = new Engine(config, { ...options, clock: () => T0 });
+    /** An engine at T0 where alice has an authenticator app, her store and 16 of her sign-in
+     * challenges. */
+    async function sixteenChallenges() {
+      const { config, store } = storage();
+      const engine = new Engine(config, { store, clock: () => T0 });
       await engine.admin().totpImport("alice", SECRET);
       const challenges = [];
       for (let i = 0; i < 16; i++) challenges.push((await engine.loginBegin("alice")).challengeId);
+      return { engine, store, challenges };
+    }
+
+    test("16 concurrent sign-ins with one code: one success, 15 replayed", async () => {
+      const { engine, store, challenges } = await sixteenChallenges();
       assert.equal(new Set(challenges).size, 16);
       const names = await Promise.all(challenges.map((c) => outcome(engine.loginVerify("alice", c, "totp", "406058"))));
       assert.deepEqual(count(names), { ok: 1, replayed: 15 });
-      if (options.store instanceof AsyncMapStore) assert.ok(options.store.conflicts > 0, "the writes really raced");
+      if (store instanceof AsyncMapStore) assert.ok(store.conflicts > 0, "the writes really raced");
     });
 
     test("2 wrong codes on each of 16 challenges at once: exactly 10 invalid_code, 22 locked_out", async () => {
-      const [config, options] = open();
-      const engine = new Engine(config, { ...options, clock: () => T0 });
-      await engine.admin().totpImport("alice", SECRET);
-      const challenges = [];
-      for (let i = 0; i < 16; i++) challenges.push((await engine.loginBegin("alice")).challengeId);
+      const { engine, challenges } = await sixteenChallenges();
       const attempts = [...challenges, ...challenges];
       const names = await Promise.all(attempts.map((c) => outcome(engine.loginVerify("alice", c, "totp", "000000"))));
       assert.deepEqual(count(names), { invalid_code: 10, locked_out: 22 });
@@ -61,9 +57,9 @@ for (const [kind, open] of Object.entries(STORES)) {
     });
 
     test("engines sharing the store serve different users in parallel", async () => {
-      const [config, options] = open();
+      const { config, store } = storage();
       const users = Array.from({ length: 8 }, (_, i) => `user-${i}`);
-      const engines = users.map(() => new Engine(config, { ...options, clock: () => T0 }));
+      const engines = users.map(() => new Engine(config, { store, clock: () => T0 }));
       await Promise.all(users.map((user, i) => engines[i].admin().totpImport(user, SECRET)));
       const methods = await Promise.all(
         users.map(async (user, i) => {

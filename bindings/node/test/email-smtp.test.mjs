@@ -7,20 +7,8 @@ import { after, before, test } from "node:test";
 import { simpleParser } from "mailparser";
 import nodemailer from "nodemailer";
 import { SMTPServer } from "smtp-server";
-import { Engine, MemoryStore, TwofaError } from "twofa";
-import { AsyncMapStore, CONFIG, T0 } from "./support.mjs";
-
-/** Asserts that `promise` rejects with a TwofaError named `name`; returns the error. */
-async function rejects(promise, name) {
-  let error;
-  await assert.rejects(promise, (e) => {
-    error = e;
-    return true;
-  });
-  assert.ok(error instanceof TwofaError, `expected a TwofaError, got ${error}`);
-  assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
-  return error;
-}
+import { Engine, MemoryStore } from "twofa";
+import { AsyncMapStore, CONFIG, T0, rejects } from "./support.mjs";
 
 /** Every message the SMTP server received, parsed. */
 const inbox = [];

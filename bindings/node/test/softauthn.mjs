@@ -228,6 +228,26 @@ function clientData(type, challenge, origin) {
   return new TextEncoder().encode(JSON.stringify({ type, challenge, origin, crossOrigin: false }));
 }
 
+/**
+ * A `PublicKeyCredential.toJSON()` of this platform authenticator: the credential `id`, the
+ * client data and the rest of the `response`.
+ * @template {object} R
+ * @param {string} id
+ * @param {Uint8Array} data
+ * @param {R} response
+ * @returns {{id: string, rawId: string, type: "public-key", response: {clientDataJSON: string} & R, clientExtensionResults: {}, authenticatorAttachment: "platform"}}
+ */
+function publicKeyCredential(id, data, response) {
+  return {
+    id,
+    rawId: id,
+    type: "public-key",
+    response: { clientDataJSON: b64urlEncode(data), ...response },
+    clientExtensionResults: {},
+    authenticatorAttachment: "platform",
+  };
+}
+
 /** A platform authenticator plus the browser around it, bound to one origin. */
 export class SoftAuthenticator {
   /** @param {string} [origin] The origin the browser is on (and checks rp ids against). */
@@ -340,18 +360,10 @@ export class SoftAuthenticator {
     const data = clientData("webauthn.create", pk.challenge, origin ?? this.origin);
     const id = b64urlEncode(credentialId);
     this.credentials.set(id, credential);
-    return {
-      id,
-      rawId: id,
-      type: "public-key",
-      response: {
-        clientDataJSON: b64urlEncode(data),
-        attestationObject: b64urlEncode(cborEncode(attestationObject)),
-        transports: ["internal"],
-      },
-      clientExtensionResults: {},
-      authenticatorAttachment: "platform",
-    };
+    return publicKeyCredential(id, data, {
+      attestationObject: b64urlEncode(cborEncode(attestationObject)),
+      transports: ["internal"],
+    });
   }
 
   /**
@@ -384,18 +396,10 @@ export class SoftAuthenticator {
     const data = clientData("webauthn.get", pk.challenge, origin ?? this.origin);
     const signed = concat(authData, await sha256(data));
     const raw = new Uint8Array(await subtle.sign({ name: "ECDSA", hash: "SHA-256" }, credential.privateKey, signed));
-    return {
-      id,
-      rawId: id,
-      type: "public-key",
-      response: {
-        clientDataJSON: b64urlEncode(data),
-        authenticatorData: b64urlEncode(authData),
-        signature: b64urlEncode(rawToDer(raw)),
-        userHandle: b64urlEncode(credential.userHandle),
-      },
-      clientExtensionResults: {},
-      authenticatorAttachment: "platform",
-    };
+    return publicKeyCredential(id, data, {
+      authenticatorData: b64urlEncode(authData),
+      signature: b64urlEncode(rawToDer(raw)),
+      userHandle: b64urlEncode(credential.userHandle),
+    });
   }
 }

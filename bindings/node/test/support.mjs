@@ -1,8 +1,13 @@
 // Shared fixtures of the package's tests: the config, the RFC test secret, an async store
-// written in JS, and the assertion that an operation fails with a given TwofaError.
+// written in JS, the stores the engine tests run on, and the assertion that an operation fails
+// with a given TwofaError.
 
 import assert from "node:assert/strict";
-import { StoreConflict, TwofaError } from "twofa";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after } from "node:test";
+import { MemoryStore, StoreConflict, TwofaError } from "twofa";
 
 /** The time the tests start at. */
 export const T0 = 1_700_000_000;
@@ -61,8 +66,29 @@ export class AsyncMapStore {
   }
 }
 
-/** Asserts that `promise` rejects with a TwofaError named `name`; returns the error. */
-export async function rejects(promise, name) {
+/**
+ * The stores a test file runs the engine on, by name: each call makes the `config` and `store`
+ * of a fresh engine (no store and the config's `sqlite_path` for the SQLite default, whose files
+ * go into a temporary directory named after `name`, deleted after the file's tests).
+ * @returns {Record<string, () => {config: object, store: object | undefined}>}
+ */
+export function engineStores(name) {
+  const dir = mkdtempSync(join(tmpdir(), `twofa-${name}-`));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  let databases = 0;
+  return {
+    "async Map store": () => ({ config: CONFIG, store: new AsyncMapStore() }),
+    MemoryStore: () => ({ config: CONFIG, store: new MemoryStore() }),
+    "SQLite default": () => {
+      const config = { ...CONFIG, sqlite_path: join(dir, `${name}-${++databases}.db`) };
+      return { config, store: undefined };
+    },
+  };
+}
+
+/** Asserts that `promise` rejects with a TwofaError named `name` (and a message matching
+ * `pattern`, if given); returns the error. */
+export async function rejects(promise, name, pattern) {
   let error;
   await assert.rejects(promise, (e) => {
     error = e;
@@ -70,5 +96,6 @@ export async function rejects(promise, name) {
   });
   assert.ok(error instanceof TwofaError, `expected a TwofaError, got ${error?.stack ?? error}`);
   assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
+  if (pattern) assert.match(error.message, pattern);
   return error;
 }

@@ -2,40 +2,16 @@
 // skew, replay and lockout, on an async JS store, the memory store and the SQLite default.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { generateSync, verifySync } from "otplib";
-import { Engine, MemoryStore, TwofaError } from "twofa";
-import { AsyncMapStore, CONFIG, T0 } from "./support.mjs";
+import { Engine } from "twofa";
+import { T0, engineStores, rejects } from "./support.mjs";
 
-const tmp = mkdtempSync(join(tmpdir(), "twofa-totp-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-let databases = 0;
-
-const STORES = {
-  "async Map store": (clock) => new Engine(CONFIG, { store: new AsyncMapStore(), clock: () => clock.t }),
-  MemoryStore: (clock) => new Engine(CONFIG, { store: new MemoryStore(), clock: () => clock.t }),
-  "SQLite default": (clock) =>
-    new Engine({ ...CONFIG, sqlite_path: join(tmp, `totp-${++databases}.db`) }, { clock: () => clock.t }),
-};
+const STORES = engineStores("totp");
 
 /** otplib's code for a base32 secret at Unix time `t`. */
 const otp = (secret, t, { algorithm = "sha1", digits = 6 } = {}) =>
   generateSync({ secret, epoch: t, algorithm, digits, period: 30 });
-
-/** Asserts that `promise` rejects with a TwofaError named `name`; returns the error. */
-async function rejects(promise, name) {
-  let error;
-  await assert.rejects(promise, (e) => {
-    error = e;
-    return true;
-  });
-  assert.ok(error instanceof TwofaError, `expected a TwofaError, got ${error}`);
-  assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
-  return error;
-}
 
 /** Enrols an authenticator app for `user` at the clock's time; returns the secret. */
 async function enroll(engine, clock, user = "alice") {
@@ -84,8 +60,14 @@ test("the base32 helper and otplib agree with the known secret", () => {
   assert.equal(otp("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", T0), "406058");
 });
 
-for (const [kind, open] of Object.entries(STORES)) {
+for (const [kind, storage] of Object.entries(STORES)) {
   describe(`TOTP on the ${kind}`, () => {
+    /** An engine on this kind of store, at `clock.t`. */
+    function open(clock) {
+      const { config, store } = storage();
+      return new Engine(config, { store, clock: () => clock.t });
+    }
+
     test("the otpauth URI carries the issuer, account, secret, digits and period", async () => {
       const clock = { t: T0 };
       const engine = open(clock);

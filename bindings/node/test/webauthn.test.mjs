@@ -3,37 +3,12 @@
 // JS store, the memory store and the SQLite default.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
-import { Engine, MemoryStore, TwofaError } from "twofa";
+import { describe, test } from "node:test";
+import { Engine, TwofaError } from "twofa";
 import { SoftAuthenticator, b64urlEncode, tamperSignature } from "./softauthn.mjs";
-import { AsyncMapStore, CONFIG, ORIGIN, T0 } from "./support.mjs";
+import { ORIGIN, T0, engineStores, rejects } from "./support.mjs";
 
-/** Asserts that `promise` rejects with a TwofaError named `name` (and a message matching
- * `pattern`, if given); returns the error. */
-async function rejects(promise, name, pattern) {
-  let error;
-  await assert.rejects(promise, (e) => {
-    error = e;
-    return true;
-  });
-  assert.ok(error instanceof TwofaError, `expected a TwofaError, got ${error}`);
-  assert.equal(error.name, name, `expected ${name}, got ${error.name}: ${error.message}`);
-  if (pattern) assert.match(error.message, pattern);
-  return error;
-}
-
-const tmp = mkdtempSync(join(tmpdir(), "twofa-webauthn-"));
-after(() => rmSync(tmp, { recursive: true, force: true }));
-let databases = 0;
-
-const STORES = {
-  "async Map store": () => ({ store: new AsyncMapStore() }),
-  MemoryStore: () => ({ store: new MemoryStore() }),
-  "SQLite default": () => ({ sqlite_path: join(tmp, `webauthn-${++databases}.db`) }),
-};
+const STORES = engineStores("webauthn");
 
 for (const [kind, storage] of Object.entries(STORES)) {
   describe(`WebAuthn on the ${kind}`, () => {
@@ -41,8 +16,7 @@ for (const [kind, storage] of Object.entries(STORES)) {
     function open() {
       const clock = { t: T0 };
       const outbox = [];
-      const { store, sqlite_path } = storage();
-      const config = sqlite_path ? { ...CONFIG, sqlite_path } : CONFIG;
+      const { config, store } = storage();
       const engine = new Engine(config, { store, mailer: (m) => void outbox.push(m), clock: () => clock.t });
       return { engine, clock, outbox };
     }
@@ -68,6 +42,20 @@ for (const [kind, storage] of Object.entries(STORES)) {
       assert.equal(ch.webauthnOptions.publicKey.rpId, "localhost");
       assert.ok(ch.webauthnOptions.publicKey.allowCredentials.length >= 1);
       return [ch.challengeId, ch.webauthnOptions];
+    }
+
+    /** An engine where carol has registered a new soft authenticator: `{engine, key}`. */
+    async function withKey() {
+      const { engine } = open();
+      const key = new SoftAuthenticator(ORIGIN);
+      await register(engine, key);
+      return { engine, key };
+    }
+
+    /** Signs carol in with `key` (its assertion made with `overrides`): the success. */
+    async function signIn(engine, key, overrides) {
+      const [id, options] = await challenge(engine);
+      return engine.loginVerify("carol", id, "webauthn", await key.signIn(options, overrides));
     }
 
     test("register, get the confirmation notice, and sign in (object or JSON text)", async () => {
@@ -103,13 +91,10 @@ for (const [kind, storage] of Object.entries(STORES)) {
     });
 
     test("a tampered signature is rejected", async () => {
-      const { engine } = open();
-      const key = new SoftAuthenticator(ORIGIN);
-      await register(engine, key);
-      let [id, options] = await challenge(engine);
+      const { engine, key } = await withKey();
+      const [id, options] = await challenge(engine);
       await rejects(engine.loginVerify("carol", id, "webauthn", tamperSignature(await key.signIn(options))), "webauthn_rejected", /signature/);
-      [id, options] = await challenge(engine);
-      assert.equal((await engine.loginVerify("carol", id, "webauthn", await key.signIn(options))).method, "webauthn");
+      assert.equal((await signIn(engine, key)).method, "webauthn");
     });
 
     test("a wrong origin is rejected, at registration and at sign-in", async () => {
@@ -122,15 +107,12 @@ for (const [kind, storage] of Object.entries(STORES)) {
 
       await register(engine, key);
       for (const origin of ["http://localhost:9999", "https://localhost:8080", "http://evil.example"]) {
-        const [id, options] = await challenge(engine);
-        await rejects(engine.loginVerify("carol", id, "webauthn", await key.signIn(options, { origin })), "webauthn_rejected", /origin/);
+        await rejects(signIn(engine, key, { origin }), "webauthn_rejected", /origin/);
       }
     });
 
     test("an assertion is single use", async () => {
-      const { engine } = open();
-      const key = new SoftAuthenticator(ORIGIN);
-      await register(engine, key);
+      const { engine, key } = await withKey();
       const [id, options] = await challenge(engine);
       const assertion = await key.signIn(options);
       await engine.loginVerify("carol", id, "webauthn", assertion);
@@ -140,26 +122,18 @@ for (const [kind, storage] of Object.entries(STORES)) {
     });
 
     test("a cloned device is caught by its counter and the method is flagged", async () => {
-      const { engine } = open();
-      const key = new SoftAuthenticator(ORIGIN);
-      await register(engine, key);
+      const { engine, key } = await withKey();
       const clone = key.clone();
-      for (let i = 0; i < 2; i++) {
-        const [id, options] = await challenge(engine);
-        await engine.loginVerify("carol", id, "webauthn", await key.signIn(options));
-      }
-      const [id, options] = await challenge(engine);
-      await rejects(engine.loginVerify("carol", id, "webauthn", await clone.signIn(options)), "webauthn_rejected", /counter/);
+      for (let i = 0; i < 2; i++) await signIn(engine, key);
+      await rejects(signIn(engine, clone), "webauthn_rejected", /counter/);
       const status = await engine.securityStatus("carol");
       assert.equal(status.methods[0].flagged, true);
       assert.ok(status.warnings.includes("device_flagged"));
     });
 
     test("an authenticator whose counter stays at 0 keeps working", async () => {
-      const { engine } = open();
-      const key = new SoftAuthenticator(ORIGIN);
+      const { engine, key } = await withKey();
       key.counterStep = 0;
-      await register(engine, key);
       for (let i = 0; i < 3; i++) {
         const [id, options] = await challenge(engine);
         const assertion = await key.signIn(options);
@@ -170,9 +144,7 @@ for (const [kind, storage] of Object.entries(STORES)) {
     });
 
     test("the user handle, when present, must be the owner's", async () => {
-      const { engine } = open();
-      const key = new SoftAuthenticator(ORIGIN);
-      await register(engine, key);
+      const { engine, key } = await withKey();
       let [id, options] = await challenge(engine);
       let assertion = await key.signIn(options);
       assert.ok(assertion.response.userHandle, "the authenticator sends the owner's handle");
@@ -197,14 +169,11 @@ for (const [kind, storage] of Object.entries(STORES)) {
       await rejects(engine.webauthnRegisterFinish("mallory", response), "webauthn_rejected");
       assert.deepEqual((await engine.securityStatus("mallory")).methods, []);
       // Carol's device still signs her in.
-      const [id, options] = await challenge(engine);
-      assert.equal((await engine.loginVerify("carol", id, "webauthn", await key.signIn(options))).method, "webauthn");
+      assert.equal((await signIn(engine, key)).method, "webauthn");
     });
 
     test("the soft authenticator's knobs: a chosen counter, the same credential registered again", async () => {
-      const { engine } = open();
-      const key = new SoftAuthenticator(ORIGIN);
-      await register(engine, key);
+      const { engine, key } = await withKey();
       const [held] = key.credentials.keys();
       const counter = (assertion) => Buffer.from(assertion.response.authenticatorData, "base64url").readUInt32BE(33);
       let [id, options] = await challenge(engine);
@@ -224,9 +193,7 @@ for (const [kind, storage] of Object.entries(STORES)) {
     });
 
     test("garbage responses are invalid_input or webauthn_rejected", async () => {
-      const { engine } = open();
-      const key = new SoftAuthenticator(ORIGIN);
-      await register(engine, key);
+      const { engine, key } = await withKey();
       for (const garbage of ["", "{", "[]", '{"id": 1}', { type: "public-key" }]) {
         const [id] = await challenge(engine);
         const error = await engine.loginVerify("carol", id, "webauthn", garbage).then(

@@ -1,5 +1,5 @@
 // Shared by every page: the page's initial state, JSON calls with the CSRF token, messages,
-// dates, and the sign-out button of the nav.
+// dates, the email-and-password forms, and the sign-out button of the nav.
 
 /** The state the server put in the page (<script type="application/json" id="page-state">). */
 export const pageState = JSON.parse(document.getElementById("page-state")?.textContent || "{}");
@@ -95,6 +95,26 @@ export async function busy(control, task) {
       if (lost && !control.hidden && control.isConnected) control.focus();
     }
   }
+}
+
+/** The email-and-password form of /signin or /signup (elements `{page}-form`, `-email`,
+ * `-password`, `-submit` and `-error`): POSTs the two to `path`, then follows the `next` answered,
+ * or shows the refusal. */
+export function emailPasswordForm(page, path) {
+  const field = (name) => document.getElementById(`${page}-${name}`);
+  const error = field("error");
+  field("form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    say(error);
+    await busy(field("submit"), async () => {
+      try {
+        const { next } = await post(path, { email: field("email").value, password: field("password").value });
+        go(next);
+      } catch (e) {
+        say(error, e.message);
+      }
+    });
+  });
 }
 
 // Every page: the flash message and the nav's sign-out button.

@@ -212,6 +212,16 @@ async function attempt(errorElement, task, onFailure = () => {}) {
   }
 }
 
+/** Turns a method's switch off: asks `question` ({title, text}), then runs `remove`, its failure
+ * shown in `errorElement`; the switch goes back on if the user says no or `remove` fails.
+ * Resolves to whether the user said yes. */
+async function turnOff(toggle, errorElement, question, remove) {
+  const yes = await confirmDialog({ ...question, yes: "Turn off" });
+  if (yes) await attempt(errorElement, remove, () => (toggle.checked = true));
+  else toggle.checked = true;
+  return yes;
+}
+
 /** Reloads the status from the server and renders the page. */
 async function refresh() {
   view = await getJson("/api/security");
@@ -295,23 +305,14 @@ totpToggle.addEventListener("change", async () => {
       say(error);
       renderTotp();
     } else {
-      const yes = await confirmDialog({
+      const question = {
         title: "Turn off the authenticator app?",
         text: "You will no longer be able to sign in with codes from your authenticator app.",
-        yes: "Turn off",
+      };
+      await turnOff(totpToggle, error, question, async () => {
+        await withStepUp(() => post("/api/methods/remove", { methodId: method.id }));
+        await refresh();
       });
-      if (!yes) {
-        totpToggle.checked = true;
-        return;
-      }
-      await attempt(
-        error,
-        async () => {
-          await withStepUp(() => post("/api/methods/remove", { methodId: method.id }));
-          await refresh();
-        },
-        () => (totpToggle.checked = true),
-      );
     }
   });
 });
@@ -369,24 +370,15 @@ emailToggle.addEventListener("change", async () => {
     return renderEmail();
   }
   await busy(emailToggle, async () => {
-    const yes = await confirmDialog({
+    const question = {
       title: "Turn off email verification?",
       text: `Sign-in codes will no longer be sent to ${methods.map((m) => m.label).join(", ")}.`,
-      yes: "Turn off",
+    };
+    const confirmed = await turnOff(emailToggle, error, question, async () => {
+      for (const m of methods) await withStepUp(() => post("/api/methods/remove", { methodId: m.id }));
+      Object.assign(local, { emailOpen: false, emailSentTo: null });
     });
-    if (!yes) {
-      emailToggle.checked = true;
-      return;
-    }
-    await attempt(
-      error,
-      async () => {
-        for (const m of methods) await withStepUp(() => post("/api/methods/remove", { methodId: m.id }));
-        Object.assign(local, { emailOpen: false, emailSentTo: null });
-      },
-      () => (emailToggle.checked = true),
-    );
-    await refresh();
+    if (confirmed) await refresh();
   });
 });
 

@@ -28,26 +28,25 @@ function plain(error) {
   }
 }
 
-/** Registers a new device: `options` is the server's `{publicKey}`; resolves to credential.toJSON(). */
-export async function createCredential(options) {
-  supported("parseCreationOptionsFromJSON");
-  const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey);
+/** Runs one ceremony: the server's `{publicKey}` options parsed with `parse`, handed to
+ * `navigator.credentials[call]`; resolves to the credential's toJSON(). */
+async function ceremony(parse, call, options) {
+  supported(parse);
+  const publicKey = PublicKeyCredential[parse](options.publicKey);
   try {
-    const credential = await navigator.credentials.create({ publicKey });
+    const credential = await navigator.credentials[call]({ publicKey });
     return credential.toJSON();
   } catch (error) {
     throw new BrowserKeyError(plain(error));
   }
 }
 
+/** Registers a new device: `options` is the server's `{publicKey}`; resolves to credential.toJSON(). */
+export function createCredential(options) {
+  return ceremony("parseCreationOptionsFromJSON", "create", options);
+}
+
 /** Signs a sign-in challenge: `options` is the server's `{publicKey}`; resolves to credential.toJSON(). */
-export async function getAssertion(options) {
-  supported("parseRequestOptionsFromJSON");
-  const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey);
-  try {
-    const credential = await navigator.credentials.get({ publicKey });
-    return credential.toJSON();
-  } catch (error) {
-    throw new BrowserKeyError(plain(error));
-  }
+export function getAssertion(options) {
+  return ceremony("parseRequestOptionsFromJSON", "get", options);
 }

@@ -1,4 +1,5 @@
-# The C host example (examples/c-host/main.c), built against include/ and target/release.
+# The C host example (examples/c-host/main.c, which includes json.h), built against include/ and
+# target/release.
 #
 #   make -f examples/c-host/c-host.mk c-host         build target/c-host/c-host
 #   make -f examples/c-host/c-host.mk c-host-check   build it, run it, check its output

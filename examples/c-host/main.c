@@ -17,9 +17,10 @@
  *
  * Build and run it with `make -f examples/c-host/c-host.mk c-host-check`; docs/c-api.md
  * describes the API. Every libtwofa call is checked: on an unexpected error the program prints
- * the error's name and message and exits with status 1.
+ * the error's name and message and exits with status 1. libtwofa's results are JSON; json.h,
+ * next to this file, is the small reader this program uses for them.
  */
-#define _POSIX_C_SOURCE 200809L /* popen, strdup, strndup */
+#define _POSIX_C_SOURCE 200809L /* popen, strdup */
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -31,6 +32,8 @@
 #include <string.h>
 
 #include <twofa.h>
+
+#include "json.h"
 
 /* Only "issuer" and "keys" are required; every other setting has a default. The key is a fixed
  * example: a real application keeps a random one (`openssl rand -base64 32`) in its secrets. */
@@ -244,14 +247,46 @@ static void heading(const char *title)
     printf("\n== %s\n", title);
 }
 
-/* A minimal reader for libtwofa's JSON results, enough for this example: it only asks for keys
- * that occur once in a result. An application would use a JSON library (cJSON, jansson, ...). */
-static const char *json_value(const char *json, const char *key);
-static char *json_string(const char *json, const char *key);
-static bool json_bool(const char *json, const char *key);
-static uint64_t json_u64(const char *json, const char *key);
-static char *json_list(const char *json, const char *key, size_t *count);
-static const char *json_skip(const char *p);
+/* A copy of the JSON string at `value` (free() it). The results hold every string this program
+ * reads, so a missing one is a bug: the program stops. */
+static char *string_of(const char *value)
+{
+    char *s = json_string(value);
+    if (s == NULL) {
+        fprintf(stderr, "error: a result lacks a string this program reads (or out of memory)\n");
+        exit(1);
+    }
+    return s;
+}
+
+/* The JSON number at `value`; as with string_of, a missing one stops the program. */
+static uint64_t number_of(const char *value)
+{
+    uint64_t n = 0;
+    if (!json_u64(value, &n)) {
+        fprintf(stderr, "error: a result lacks a number this program reads\n");
+        exit(1);
+    }
+    return n;
+}
+
+/* The strings of the JSON array at `array` as "a, b, c", or "none" when it is empty (free() it);
+ * `count` may be NULL. */
+static char *joined(const char *array, size_t *count)
+{
+    char *out = must(calloc(1, (array != NULL ? strlen(array) : 0) + sizeof "none"));
+    size_t n = 0;
+    for (const char *item = json_first(array); item != NULL; item = json_next(item), n++) {
+        char *s = string_of(item);
+        strcat(strcat(out, n > 0 ? ", " : ""), s);
+        free(s);
+    }
+    if (n == 0)
+        strcpy(out, "none");
+    if (count != NULL)
+        *count = n;
+    return out;
+}
 
 /* The user's authenticator app, played by `oathtool --totp` at the program's time. */
 static void authenticator_code(const char *secret, uint64_t now, char code[16])
@@ -269,9 +304,16 @@ static void authenticator_code(const char *secret, uint64_t now, char code[16])
     code[strcspn(code, "\r\n")] = '\0';
 }
 
-/* The code in the last message ("... code is 123456. ..." in the default templates). */
-static void code_from_last_mail(struct app *app, char code[16])
+/* After a {"type":"code_sent",...} result (released here): prints where the code went, with
+ * `note` after the address, and plays the user, who types the code from the last message ("...
+ * code is 123456. ..." in the default templates) into `code`. */
+static void receive_code(struct app *app, char *json, const char *note, char code[16])
 {
+    char *sent_to = joined(json_member(json, "sent_to"), NULL);
+    printf("Code sent to %s%s.\n", sent_to, note);
+    free(sent_to);
+    twofa_string_free(json);
+
     size_t n = 0;
     pthread_mutex_lock(&app->mail_lock);
     const char *p = app->last_mail != NULL ? strstr(app->last_mail, "code is ") : NULL;
@@ -284,6 +326,7 @@ static void code_from_last_mail(struct app *app, char code[16])
         fprintf(stderr, "error: no code in the last mail\n");
         exit(1);
     }
+    printf("The user types the code from the mail: %s\n", code);
 }
 
 /* Prints the Security tab: twofa_security_status → {"type":"status",...}. */
@@ -294,31 +337,28 @@ static void print_security_tab(const twofa_engine *engine)
     check(twofa_security_status(engine, USER, &json, &err), err, "twofa_security_status");
 
     /* "methods": [{"id":...,"kind":...,"label":...,"created":...,"last_used":...}, ...] */
-    const char *methods = json_value(json, "methods");
-    bool none = methods == NULL || methods[1] != '{';
-    printf("Methods:%s\n", none ? "         none" : "");
-    for (const char *m = none ? "" : methods + 1; *m == '{';) {
-        const char *end = json_skip(m);
-        char *method = must(strndup(m, (size_t)(end - m)));
-        char *id = json_string(method, "id");
-        char *kind = json_string(method, "kind");
-        char *label = json_string(method, "label");
-        const char *last_used = json_value(method, "last_used"); /* a number or null */
+    const char *methods = json_first(json_member(json, "methods"));
+    printf("Methods:%s\n", methods == NULL ? "         none" : "");
+    for (const char *m = methods; m != NULL; m = json_next(m)) {
+        char *id = string_of(json_member(m, "id"));
+        char *kind = string_of(json_member(m, "kind"));
+        char *label = string_of(json_member(m, "label"));
+        uint64_t last_used; /* null until the first sign-in with the method */
         printf("  %-8s %-6s %-20s last used: ", id, kind, label);
-        if (last_used != NULL && isdigit((unsigned char)*last_used))
-            printf("%" PRIu64 "\n", json_u64(method, "last_used"));
+        if (json_u64(json_member(m, "last_used"), &last_used))
+            printf("%" PRIu64 "\n", last_used);
         else
             printf("never\n");
         free(id);
         free(kind);
         free(label);
-        free(method);
-        m = *end == ',' ? end + 1 : end;
     }
-    char *recommendations = json_list(json, "recommendations", NULL);
-    char *warnings = json_list(json, "warnings", NULL);
-    printf("2FA required:    %s\n", json_bool(json, "two_factor_required") ? "yes" : "no");
-    printf("Compliant:       %s\n", json_bool(json, "compliant") ? "yes" : "no");
+    char *recommendations = joined(json_member(json, "recommendations"), NULL);
+    char *warnings = joined(json_member(json, "warnings"), NULL);
+    bool required = json_is_true(json_member(json, "two_factor_required"));
+    bool compliant = json_is_true(json_member(json, "compliant"));
+    printf("2FA required:    %s\n", required ? "yes" : "no");
+    printf("Compliant:       %s\n", compliant ? "yes" : "no");
     printf("Recommendations: %s\n", recommendations);
     printf("Warnings:        %s\n", warnings);
     free(recommendations);
@@ -326,29 +366,35 @@ static void print_security_tab(const twofa_engine *engine)
     twofa_string_free(json);
 }
 
-/* Prints a {"type":"method_added",...} result. */
+/* Prints a {"type":"method_added","method":{...},"step_up":...,"notices":{...}} result. */
 static void print_method_added(const char *json)
 {
-    char *id = json_string(json, "id");
-    char *label = json_string(json, "label");
-    printf("Added %s \"%s\"; notices sent: %" PRIu64 ".\n", id, label, json_u64(json, "sent"));
-    if (json_value(json, "token") != NULL) /* "step_up" is null unless this is the first method */
+    const char *method = json_member(json, "method");
+    char *id = string_of(json_member(method, "id"));
+    char *label = string_of(json_member(method, "label"));
+    uint64_t sent = number_of(json_member(json_member(json, "notices"), "sent"));
+    printf("Added %s \"%s\"; notices sent: %" PRIu64 ".\n", id, label, sent);
+    const char *step_up = json_member(json, "step_up"); /* null unless this is the first method */
+    uint64_t expires_at;
+    if (json_u64(json_member(step_up, "expires_at"), &expires_at))
         printf("First method: it comes with a step-up token, valid until %" PRIu64 ".\n",
-               json_u64(json, "expires_at"));
+               expires_at);
     free(id);
     free(label);
 }
 
-/* Prints a {"type":"login_success",...} result and returns its step-up token (free() it). */
+/* Prints a {"type":"login_success","method":...,"step_up":{"token":...},...} result and returns
+ * its step-up token (free() it). */
 static char *print_login_success(const char *json)
 {
-    char *method = json_string(json, "method");
-    char *method_id = json_string(json, "method_id");
+    char *method = string_of(json_member(json, "method"));
+    char *method_id = string_of(json_member(json, "method_id"));
+    const char *step_up = json_member(json, "step_up");
     printf("Signed in with %s (%s); step-up token valid until %" PRIu64 ".\n", method, method_id,
-           json_u64(json, "expires_at"));
+           number_of(json_member(step_up, "expires_at")));
     free(method);
     free(method_id);
-    return json_string(json, "token");
+    return string_of(json_member(step_up, "token"));
 }
 
 /* Starts a sign-in (after the shop checked the password) and returns the challenge id. */
@@ -357,10 +403,11 @@ static char *begin_sign_in(const twofa_engine *engine)
     char *json = NULL;
     twofa_error *err = NULL;
     check(twofa_login_begin(engine, USER, &json, &err), err, "twofa_login_begin");
-    char *methods = json_list(json, "methods", NULL);
-    char *challenge = must(json_string(json, "challenge_id"));
+    char *methods = joined(json_member(json, "methods"), NULL);
+    char *challenge = string_of(json_member(json, "challenge_id"));
+    bool required = json_is_true(json_member(json, "second_factor_required"));
     printf("Password checked. Second factor required: %s; methods offered: %s.\n",
-           json_bool(json, "second_factor_required") ? "yes" : "no", methods);
+           required ? "yes" : "no", methods);
     free(methods);
     twofa_string_free(json);
     return challenge;
@@ -399,7 +446,7 @@ int main(void)
     heading("Checking the store");
     size_t checks = 0;
     check(twofa_check_store(&host, &json, &err), err, "twofa_check_store");
-    free(json_list(json, "passed", &checks));
+    free(joined(json_member(json, "passed"), &checks));
     twofa_string_free(json);
     printf("The in-memory store passed all %zu conformance checks.\n", checks);
 
@@ -412,8 +459,8 @@ int main(void)
     heading("Enrolling an authenticator app");
     check(twofa_totp_enroll_begin(engine, USER, EMAIL, NULL, &json, &err), err,
           "twofa_totp_enroll_begin");
-    char *secret = must(json_string(json, "secret"));
-    char *uri = must(json_string(json, "uri"));
+    char *secret = string_of(json_member(json, "secret"));
+    char *uri = string_of(json_member(json, "uri"));
     printf("Scan the QR code (qr_svg in the result) or enter this in the app:\n  %s\n", uri);
     free(uri);
     twofa_string_free(json);
@@ -453,12 +500,10 @@ int main(void)
     /* The user has a method now: changes need the step-up token from the sign-in. */
     check(twofa_email_enroll_begin(engine, USER, EMAIL, step_up, &json, &err), err,
           "twofa_email_enroll_begin");
-    char *sent_to = json_list(json, "sent_to", NULL);
-    printf("Code sent to %s; it expires at %" PRIu64 ".\n", sent_to, json_u64(json, "expires_at"));
-    free(sent_to);
-    twofa_string_free(json);
-    code_from_last_mail(&app, code);
-    printf("The user types the code from the mail: %s\n", code);
+    char expiry[64];
+    snprintf(expiry, sizeof expiry, "; it expires at %" PRIu64,
+             number_of(json_member(json, "expires_at")));
+    receive_code(&app, json, expiry, code);
     check(twofa_email_enroll_confirm(engine, USER, code, step_up, &json, &err), err,
           "twofa_email_enroll_confirm");
     print_method_added(json);
@@ -470,12 +515,7 @@ int main(void)
     challenge = begin_sign_in(engine);
     check(twofa_login_send_email_code(engine, USER, challenge, &json, &err), err,
           "twofa_login_send_email_code");
-    sent_to = json_list(json, "sent_to", NULL);
-    printf("Code sent to %s (masked at sign-in).\n", sent_to);
-    free(sent_to);
-    twofa_string_free(json);
-    code_from_last_mail(&app, code);
-    printf("The user types the code from the mail: %s\n", code);
+    receive_code(&app, json, " (masked at sign-in)", code);
     check(twofa_login_verify(engine, USER, challenge, "email", code, &json, &err), err,
           "twofa_login_verify");
     step_up = print_login_success(json);
@@ -487,16 +527,11 @@ int main(void)
      * proves that the user reads the new address before notices go there. */
     check(twofa_contact_email_begin(engine, USER, NOTICE_EMAIL, step_up, &json, &err), err,
           "twofa_contact_email_begin");
-    sent_to = json_list(json, "sent_to", NULL);
-    printf("Code sent to %s.\n", sent_to);
-    free(sent_to);
-    twofa_string_free(json);
-    code_from_last_mail(&app, code);
-    printf("The user types the code from the mail: %s\n", code);
+    receive_code(&app, json, "", code);
     check(twofa_contact_email_confirm(engine, USER, code, step_up, &json, &err), err,
           "twofa_contact_email_confirm");
     printf("Notices go to %s now; notices sent: %" PRIu64 ".\n", NOTICE_EMAIL,
-           json_u64(json, "sent"));
+           number_of(json_member(json, "sent")));
     twofa_string_free(json);
     free(step_up);
 
@@ -508,109 +543,4 @@ int main(void)
     app_free(&app);
     printf("\nDone: every call succeeded and everything was freed.\n");
     return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
- * The minimal JSON reader.
- * ------------------------------------------------------------------------------------------ */
-
-/* Points at the value of "key" (its first occurrence), or NULL. libtwofa writes compact JSON, in
- * which `"key":` cannot occur inside a string (the quotes would be escaped there). */
-static const char *json_value(const char *json, const char *key)
-{
-    size_t n = strlen(key);
-    for (const char *p = strchr(json, '"'); p != NULL; p = strchr(p + 1, '"'))
-        if (strncmp(p + 1, key, n) == 0 && p[n + 1] == '"' && p[n + 2] == ':')
-            return p + n + 3;
-    return NULL;
-}
-
-/* Skips one value (string, number, literal, array or object) and returns what follows it. */
-static const char *json_skip(const char *p)
-{
-    int depth = 0;
-    bool in_string = false;
-    for (; *p != '\0'; p++) {
-        if (in_string) {
-            if (*p == '\\' && p[1] != '\0') {
-                p++;
-            } else if (*p == '"') {
-                in_string = false;
-                if (depth == 0)
-                    return p + 1;
-            }
-        } else if (*p == '"') {
-            in_string = true;
-        } else if (*p == '[' || *p == '{') {
-            depth++;
-        } else if (*p == ']' || *p == '}') {
-            if (depth == 0)
-                return p; /* the end of the enclosing array or object */
-            if (--depth == 0)
-                return p + 1;
-        } else if (*p == ',' && depth == 0) {
-            return p;
-        }
-    }
-    return p;
-}
-
-/* Copies the string whose opening quote is at `p` (free() it). Only the escapes of ASCII text
- * are decoded, which is all this example reads. */
-static char *json_unquote(const char *p)
-{
-    char *out = must(malloc(strlen(p) + 1)), *o = out;
-    for (p++; *p != '\0' && *p != '"'; p++) {
-        if (*p != '\\') {
-            *o++ = *p;
-            continue;
-        }
-        switch (*++p) {
-        case 'n': *o++ = '\n'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': *o++ = '?'; p += 4; break;
-        default: *o++ = *p; break; /* \" \\ \/ */
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-/* The string value of "key" (free() it), or NULL when it is missing or null. */
-static char *json_string(const char *json, const char *key)
-{
-    const char *v = json_value(json, key);
-    return v != NULL && *v == '"' ? json_unquote(v) : NULL;
-}
-
-static bool json_bool(const char *json, const char *key)
-{
-    const char *v = json_value(json, key);
-    return v != NULL && strncmp(v, "true", 4) == 0;
-}
-
-static uint64_t json_u64(const char *json, const char *key)
-{
-    const char *v = json_value(json, key);
-    return v != NULL ? strtoull(v, NULL, 10) : 0;
-}
-
-/* An array of strings as "a, b, c", or "none" when empty (free() it); `count` may be NULL. */
-static char *json_list(const char *json, const char *key, size_t *count)
-{
-    const char *v = json_value(json, key);
-    char *out = must(calloc(1, (v != NULL ? strlen(v) : 0) + sizeof "none"));
-    size_t n = 0;
-    for (const char *item = v != NULL && *v == '[' ? v + 1 : ""; *item == '"'; n++) {
-        char *s = json_unquote(item);
-        strcat(strcat(out, n > 0 ? ", " : ""), s);
-        free(s);
-        const char *end = json_skip(item);
-        item = *end == ',' ? end + 1 : end;
-    }
-    if (n == 0)
-        strcpy(out, "none");
-    if (count != NULL)
-        *count = n;
-    return out;
 }

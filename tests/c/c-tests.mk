@@ -11,7 +11,12 @@
 # Needs a C11 compiler, oathtool (the tests compute TOTP codes with it) and, for
 # c-tests-valgrind, valgrind. Build outputs go to target/c-tests/. Pass test-name substrings in
 # C_TESTS_ARGS to run a subset. c-tests-tsan builds its own libtwofa (see below) and needs the
-# rust-src component.
+# rust-src component. The fault harness's C adapter (tests/faults/adapters/c_adapter.mk) builds
+# with this fragment's compiler, flags and library too; it may be included twice, and defines
+# everything once.
+
+ifndef C_TESTS_MK
+C_TESTS_MK := 1
 
 LIBTWOFA_DIR ?= target/release
 C_TESTS_CC ?= $(if $(filter default,$(origin CC)),cc,$(CC))
@@ -19,8 +24,9 @@ C_TESTS_SRC_DIR := tests/c
 C_TESTS_OUT := target/c-tests
 C_TESTS_LIB := $(C_TESTS_OUT)/lib
 C_TESTS_SOURCES := $(wildcard $(C_TESTS_SRC_DIR)/*.c)
-C_TESTS_HEADERS := $(wildcard $(C_TESTS_SRC_DIR)/*.h) include/twofa.h
-C_TESTS_CFLAGS := -std=c11 -Wall -Wextra -Werror -pthread -g -O1 -I include
+# The JSON reader is the C host example's (examples/c-host/json.h).
+C_TESTS_HEADERS := $(wildcard $(C_TESTS_SRC_DIR)/*.h) include/twofa.h examples/c-host/json.h
+C_TESTS_CFLAGS := -std=c11 -Wall -Wextra -Werror -pthread -g -O1 -I include -I examples/c-host
 C_TESTS_LDFLAGS := -pthread -L $(C_TESTS_LIB) -ltwofa -Wl,-rpath,$(abspath $(C_TESTS_LIB))
 C_TESTS_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 C_TESTS_ARGS ?=
@@ -131,3 +137,5 @@ $(C_TESTS_TSAN_OUT)/%.o: $(C_TESTS_SRC_DIR)/%.c $(C_TESTS_HEADERS)
 
 $(C_TESTS_OUT)/test_twofa_tsan: $(C_TESTS_TSAN_OBJS) | c-tests-tsan-lib
 	$(C_TESTS_CC) -o $@ $(C_TESTS_TSAN_OBJS) $(C_TESTS_TSAN_LDFLAGS)
+
+endif

@@ -86,6 +86,19 @@ int check_ok(const char *file, int line, twofa_status status, twofa_error **err)
     return status == TWOFA_OK;
 }
 
+void check_status_contains(const char *file, int line, twofa_engine *eng, const char *user, ...) {
+    char *json = SENT;
+    twofa_error *err = NULL;
+    if (!check_ok(file, line, twofa_security_status(eng, user, &json, &err), &err)) return;
+    va_list needles;
+    va_start(needles, user);
+    for (const char *needle; (needle = va_arg(needles, const char *)) != NULL;)
+        if (strstr(json, needle) == NULL)
+            check_failed(file, line, "the status of %s does not contain \"%s\": %.400s", user, needle, json);
+    va_end(needles);
+    jfree(json);
+}
+
 /* ---- store -------------------------------------------------------------------------------- */
 
 static _Atomic uint64_t version_counter = 1000;
@@ -273,6 +286,16 @@ void snapshot_free(snapshot *s) {
     free(s->bytes);
     free(s->lens);
     free(s);
+}
+
+void check_unchanged(const char *file, int line, c_store *s, snapshot *before, const char *except) {
+    snapshot *after = store_snapshot(s);
+    if (except == NULL && !snapshot_equal(before, after))
+        check_failed(file, line, "the store changed");
+    else if (except != NULL && !snapshot_equal_except(before, after, except))
+        check_failed(file, line, "the store changed beyond the keys starting with \"%s\"", except);
+    snapshot_free(before);
+    snapshot_free(after);
 }
 
 /* ---- callbacks ------------------------------------------------------------------------------ */
@@ -468,6 +491,20 @@ twofa_admin *admin_of(twofa_engine *engine) {
     return admin;
 }
 
+fixture setup(const char *config, uint64_t now) {
+    fixture f;
+    f.e = env_new(now);
+    f.eng = env_engine(f.e, config);
+    f.adm = f.eng ? admin_of(f.eng) : NULL;
+    return f;
+}
+
+void teardown(fixture *f) {
+    twofa_admin_free(f->adm);
+    twofa_engine_free(f->eng);
+    env_free(f->e);
+}
+
 size_t mail_count(mailbox *m) {
     pthread_mutex_lock(&m->mu);
     size_t n = m->n;
@@ -599,100 +636,29 @@ twofa_status drive_op(twofa_operation *op, env *e, drive_opts *o, char **out_jso
     }
 }
 
-/* ---- JSON --------------------------------------------------------------------------------- */
+/* ---- JSON (read with examples/c-host/json.h) ---------------------------------------------- */
 
-/* Points after `"key":` (first occurrence), skipping spaces, or NULL. */
-static const char *json_value(const char *json, const char *key) {
-    if (!json || json == SENT) return NULL;
-    size_t kl = strlen(key);
-    char *pat = malloc(kl + 4);
-    snprintf(pat, kl + 4, "\"%s\"", key);
-    const char *p = json;
-    while ((p = strstr(p, pat)) != NULL) {
-        const char *q = p + kl + 2;
-        while (*q == ' ') q++;
-        if (*q == ':') {
-            q++;
-            while (*q == ' ') q++;
-            free(pat);
-            return q;
-        }
-        p++;
-    }
-    free(pat);
-    return NULL;
-}
+char *json_str(const char *json, const char *key) { return json_string(json_find(json, key)); }
 
-/* Copies the JSON string at p (pointing at its opening quote); sets *end after it. */
-static char *json_string_at(const char *p, const char **end) {
-    if (*p != '"') return NULL;
-    p++;
-    size_t cap = strlen(p) + 1, n = 0;
-    char *out = malloc(cap);
-    while (*p && *p != '"') {
-        if (*p == '\\' && p[1]) {
-            p++;
-            switch (*p) {
-            case 'n': out[n++] = '\n'; break;
-            case 't': out[n++] = '\t'; break;
-            case 'r': out[n++] = '\r'; break;
-            case 'u': /* kept escaped: the tests never need non-ASCII */
-                out[n++] = '\\';
-                out[n++] = 'u';
-                break;
-            default: out[n++] = *p;
-            }
-            p++;
-        } else {
-            out[n++] = *p++;
-        }
-    }
-    out[n] = '\0';
-    if (end) *end = *p == '"' ? p + 1 : p;
-    return out;
-}
-
-char *json_str(const char *json, const char *key) {
-    const char *v = json_value(json, key);
-    return v ? json_string_at(v, NULL) : NULL;
-}
-
-int json_u64(const char *json, const char *key, uint64_t *out) {
-    const char *v = json_value(json, key);
-    if (!v || !isdigit((unsigned char)*v)) return 0;
-    *out = strtoull(v, NULL, 10);
-    return 1;
+/* The value of the first member named `key` if it is an array, or NULL. */
+static const char *json_array(const char *json, const char *key) {
+    const char *value = json_find(json, key);
+    return value != NULL && *value == '[' ? value : NULL;
 }
 
 char *json_array_str(const char *json, const char *key, size_t n) {
-    const char *v = json_value(json, key);
-    if (!v || *v != '[') return NULL;
-    v++;
-    for (size_t i = 0;; i++) {
-        while (*v == ' ' || *v == ',') v++;
-        if (*v != '"') return NULL;
-        const char *end;
-        char *s = json_string_at(v, &end);
-        if (i == n) return s;
-        free(s);
-        v = end;
-    }
+    const char *item = json_first(json_array(json, key));
+    for (size_t i = 0; item != NULL && i < n; i++) item = json_next(item);
+    return json_string(item);
 }
 
 long json_array_len(const char *json, const char *key) {
-    const char *v = json_value(json, key);
-    if (!v || *v != '[') return -1;
-    v++;
+    const char *array = json_array(json, key);
+    if (array == NULL) return -1;
     long n = 0;
-    for (;;) {
-        while (*v == ' ' || *v == ',') v++;
-        if (*v == ']') return n;
-        if (*v != '"') return -1;
-        const char *end;
-        free(json_string_at(v, &end));
-        v = end;
-        n++;
-    }
+    for (const char *item = json_first(array); item != NULL; item = json_next(item), n++)
+        if (*item != '"') return -1;
+    return n;
 }
 
 /* ---- TOTP by oathtool ------------------------------------------------------------------------ */
@@ -751,13 +717,26 @@ char *begin_challenge(twofa_engine *eng, const char *user) {
     return id;
 }
 
-char *import_and_login(env *e, twofa_engine *eng, const char *user, const char *secret) {
-    twofa_admin *admin = admin_of(eng);
+int set_contact(const char *file, int line, twofa_engine *eng, const char *user, const char *address) {
     char *json = SENT;
     twofa_error *err = NULL;
-    if (!admin) return NULL;
-    int ok = EXPECT_OK(twofa_admin_totp_import(admin, user, secret, "SHA1", 6, 30, &json, &err), &err);
+    int ok = check_ok(file, line, twofa_set_contact_email(eng, user, address, NULL, &json, &err), &err);
     jfree(json);
+    return ok;
+}
+
+int import_totp(const char *file, int line, twofa_admin *admin, const char *user, const char *secret) {
+    char *json = SENT;
+    twofa_error *err = NULL;
+    int ok = check_ok(file, line, twofa_admin_totp_import(admin, user, secret, "SHA1", 6, 30, &json, &err), &err);
+    jfree(json);
+    return ok;
+}
+
+char *import_and_login(env *e, twofa_engine *eng, const char *user, const char *secret) {
+    twofa_admin *admin = admin_of(eng);
+    if (!admin) return NULL;
+    int ok = IMPORT_TOTP(admin, user, secret);
     twofa_admin_free(admin);
     if (!ok) return NULL;
     char *challenge = begin_challenge(eng, user);
@@ -768,7 +747,8 @@ char *import_and_login(env *e, twofa_engine *eng, const char *user, const char *
         free(challenge);
         return NULL;
     }
-    json = SENT;
+    char *json = SENT;
+    twofa_error *err = NULL;
     ok = EXPECT_OK(twofa_login_verify(eng, user, challenge, "totp", code, &json, &err), &err);
     free(challenge);
     char *token = ok ? json_str(json, "token") : NULL;

@@ -1,6 +1,7 @@
 /*
  * The C test suite of libtwofa: a tiny test runner, a host written in C (a versioned store,
- * a mail capture and a settable clock), a sans-IO driver, and small JSON and oathtool helpers.
+ * a mail capture and a settable clock), a sans-IO driver, and small JSON and oathtool helpers
+ * (JSON is read with the C host example's json.h).
  */
 #ifndef TWOFA_C_TESTS_HARNESS_H
 #define TWOFA_C_TESTS_HARNESS_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json.h" /* examples/c-host/json.h */
 #include "twofa.h"
 
 /* ---- the runner --------------------------------------------------------------------------- */
@@ -59,7 +61,7 @@ void check_failed(const char *file, int line, const char *fmt, ...)
     } while (0)
 
 /* A pointer no libtwofa call returns: out-parameters start as SENT so a test sees whether a
- * failing call wrote them. */
+ * failing call wrote them. It points at a zero byte, so SENT also reads as an empty string. */
 extern char sentinel_byte;
 #define SENT ((char *)&sentinel_byte)
 #define SENT_PTR ((void *)&sentinel_byte)
@@ -80,6 +82,12 @@ void check_error(const char *file, int line, twofa_status status, twofa_status w
 /* Checks a success (prints the error otherwise); frees and clears `*err`. Returns status == OK. */
 int check_ok(const char *file, int line, twofa_status status, twofa_error **err);
 #define EXPECT_OK(status, errp) check_ok(__FILE__, __LINE__, (status), (errp))
+
+/* Checks that twofa_security_status answers for `user` with JSON containing every one of the
+ * strings that follow (one call, however many strings). */
+void check_status_contains(const char *file, int line, twofa_engine *eng, const char *user, ...);
+#define CHECK_STATUS_CONTAINS(eng, user, ...)                                                      \
+    check_status_contains(__FILE__, __LINE__, (eng), (user), __VA_ARGS__, (const char *)NULL)
 
 /* ---- the C host ------------------------------------------------------------------------------ */
 
@@ -152,6 +160,16 @@ void env_set_now(env *e, uint64_t t);
 twofa_engine *env_engine(env *e, const char *config);
 twofa_admin *admin_of(twofa_engine *engine);
 
+/* Most tests' start: a fresh env at `now`, an engine on its callbacks and an admin handle (the
+ * config must grant it). teardown frees all three. */
+typedef struct {
+    env *e;
+    twofa_engine *eng;
+    twofa_admin *adm;
+} fixture;
+fixture setup(const char *config, uint64_t now);
+void teardown(fixture *f);
+
 /* Store operations (the same ones the callbacks and the sans-IO driver perform). */
 #define RC_FAILED 7 /* what a failing callback returns */
 int32_t store_get(c_store *s, const char *key, twofa_store_value *out, const uint8_t **bytes, size_t *len,
@@ -180,6 +198,11 @@ int snapshot_equal(const snapshot *a, const snapshot *b);
  * address budget is charged before a code is mailed, and stays charged whatever follows). */
 int snapshot_equal_except(const snapshot *a, const snapshot *b, const char *prefix);
 void snapshot_free(snapshot *s);
+/* Checks that the store holds the keys and bytes `before` recorded, apart from the keys that
+ * start with `except` (NULL: every key counts), then frees `before`. */
+void check_unchanged(const char *file, int line, c_store *s, snapshot *before, const char *except);
+#define CHECK_UNCHANGED(s, before) check_unchanged(__FILE__, __LINE__, (s), (before), NULL)
+#define CHECK_UNCHANGED_EXCEPT(s, before, except) check_unchanged(__FILE__, __LINE__, (s), (before), (except))
 
 /* Mail. */
 void mail_clear(mailbox *m);
@@ -217,13 +240,15 @@ twofa_status drive_op(twofa_operation *op, env *e, drive_opts *o, char **out_jso
 
 /* ---- JSON and TOTP helpers ----------------------------------------------------------------- */
 
-/* The string value of the first "key":"..." (unescaped, malloc'd), or NULL. */
+/* JSON is read with json.h (examples/c-host/json.h, the C host example's reader): json_find
+ * looks a key up anywhere in a result, json_u64 reads a number, and so on. A NULL or SENT
+ * result reads as empty: no key is found in it. */
+
+/* The string value of the first member named `key` (unescaped, malloc'd), or NULL. */
 char *json_str(const char *json, const char *key);
-/* The number of the first "key":N; returns 1 if found. */
-int json_u64(const char *json, const char *key, uint64_t *out);
-/* The n-th string of the array "key":[...] (malloc'd), or NULL. */
+/* The n-th string of the first array named `key` (malloc'd), or NULL. */
 char *json_array_str(const char *json, const char *key, size_t n);
-/* The number of elements of the array "key":[...] of strings, or -1. */
+/* The number of elements of the first array named `key` if they are all strings, or -1. */
 long json_array_len(const char *json, const char *key);
 
 /* The TOTP code of `secret` (base32) at Unix time t, computed by oathtool. Returns 1 on success. */
@@ -259,7 +284,15 @@ char *repeat_char(char c, size_t n); /* malloc'd, NUL-terminated */
     "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQGEZDGNBVGY3T" \
     "QOJQGEZDGNA="
 
-/* Imports SECRET_A for `user` and signs in at the env's clock; returns the step-up token
+/* Sets `user`'s notice address with no step-up token (enough while the user has no method) and
+ * frees the result; returns 1 on success. */
+int set_contact(const char *file, int line, twofa_engine *eng, const char *user, const char *address);
+#define SET_CONTACT(eng, user, address) set_contact(__FILE__, __LINE__, (eng), (user), (address))
+/* Imports `secret` (SHA1, 6 digits, 30 s) for `user` through `admin` and frees the result;
+ * returns 1 on success. */
+int import_totp(const char *file, int line, twofa_admin *admin, const char *user, const char *secret);
+#define IMPORT_TOTP(admin, user, secret) import_totp(__FILE__, __LINE__, (admin), (user), (secret))
+/* Imports `secret` for `user` and signs in at the env's clock; returns the step-up token
  * (malloc'd) or NULL. */
 char *import_and_login(env *e, twofa_engine *eng, const char *user, const char *secret);
 /* login_begin → the challenge id (malloc'd) or NULL. */
@@ -277,5 +310,6 @@ void register_sansio(void);
 void register_threads(void);
 void register_account(void);
 void register_contact(void);
+void register_json(void);
 
 #endif

@@ -129,6 +129,16 @@ out:
     env_free(e);
 }
 
+/* A fixture on `config` where alice and bob each have SECRET_A (imported by the admin). */
+static fixture with_alice_and_bob(const char *config) {
+    fixture f = setup(config, T0);
+    if (f.adm) {
+        IMPORT_TOTP(f.adm, "alice", SECRET_A);
+        IMPORT_TOTP(f.adm, "bob", SECRET_A);
+    }
+    return f;
+}
+
 /* Signs `user` in with SECRET_A at the env's clock, asking to remember the browser; returns the
  * login_success JSON (caller frees with jfree) or NULL. */
 static char *sign_in_remembering(env *e, twofa_engine *eng, const char *user, bool remember) {
@@ -160,20 +170,13 @@ static int skips_second_factor(twofa_engine *eng, const char *user, const char *
 }
 
 static void test_remembered_devices(void) {
-    env *e = env_new(T0);
-    twofa_engine *eng = env_engine(e, CONFIG_REMEMBER);
-    twofa_admin *admin = admin_of(eng);
+    fixture f = with_alice_and_bob(CONFIG_REMEMBER);
     twofa_error *err = NULL;
     char *json = SENT;
-    if (!admin) goto out;
-    EXPECT_OK(twofa_admin_totp_import(admin, "alice", SECRET_A, "SHA1", 6, 30, &json, &err), &err);
-    jfree(json);
-    json = SENT;
-    EXPECT_OK(twofa_admin_totp_import(admin, "bob", SECRET_A, "SHA1", 6, 30, &json, &err), &err);
-    jfree(json);
+    if (!f.adm) goto out;
 
     /* Remembering issues a device token. */
-    char *success = sign_in_remembering(e, eng, "alice", true);
+    char *success = sign_in_remembering(f.e, f.eng, "alice", true);
     CHECK_CONTAINS(success, "\"type\":\"login_success\"");
     char *token = success ? json_str(success, "token") : NULL; /* the step-up token comes later */
     char *device_token = NULL, *device_id = NULL;
@@ -187,81 +190,76 @@ static void test_remembered_devices(void) {
     free(token);
     if (!device_token || !device_id) goto out;
     char kinds[512];
-    events_kinds(&e->events, kinds, sizeof kinds);
+    events_kinds(&f.e->events, kinds, sizeof kinds);
     CHECK_STR(kinds, "method_added,method_added,login_succeeded,device_remembered");
-    NO_EVENT_CONTAINS(e, device_token);
+    NO_EVENT_CONTAINS(f.e, device_token);
 
     /* With the token, the second factor is skipped; without it, another user's, or garbage: not. */
-    env_set_now(e, T0 + 60);
-    CHECK_INT(skips_second_factor(eng, "alice", device_token), 1);
-    CHECK_INT(skips_second_factor(eng, "alice", NULL), 0);
-    CHECK_INT(skips_second_factor(eng, "bob", device_token), 0);
-    CHECK_INT(skips_second_factor(eng, "alice", "not-a-token"), 0);
+    env_set_now(f.e, T0 + 60);
+    CHECK_INT(skips_second_factor(f.eng, "alice", device_token), 1);
+    CHECK_INT(skips_second_factor(f.eng, "alice", NULL), 0);
+    CHECK_INT(skips_second_factor(f.eng, "bob", device_token), 0);
+    CHECK_INT(skips_second_factor(f.eng, "alice", "not-a-token"), 0);
     json = SENT;
-    EXPECT_OK(twofa_login_begin(eng, "alice", &json, &err), &err);
+    EXPECT_OK(twofa_login_begin(f.eng, "alice", &json, &err), &err);
     CHECK_CONTAINS(json, "\"second_factor_required\":true");
     jfree(json);
-    json = SENT;
-    EXPECT_OK(twofa_security_status(eng, "alice", &json, &err), &err);
-    CHECK_CONTAINS(json, device_id);
-    jfree(json);
+    CHECK_STATUS_CONTAINS(f.eng, "alice", device_id);
 
     /* Without remember_device, no token. */
-    env_set_now(e, T0 + 120);
-    success = sign_in_remembering(e, eng, "bob", false);
+    env_set_now(f.e, T0 + 120);
+    success = sign_in_remembering(f.e, f.eng, "bob", false);
     CHECK_CONTAINS(success, "\"device_token\":null");
     jfree(success);
 
     /* Revoking that device: its token is ignored. */
-    EXPECT_ERR(twofa_revoke_remembered_device(eng, "alice", "no-such-device", &err), TWOFA_NOT_FOUND, &err);
-    EXPECT_OK(twofa_revoke_remembered_device(eng, "alice", device_id, &err), &err);
-    CHECK_INT(skips_second_factor(eng, "alice", device_token), 0);
+    EXPECT_ERR(twofa_revoke_remembered_device(f.eng, "alice", "no-such-device", &err), TWOFA_NOT_FOUND, &err);
+    EXPECT_OK(twofa_revoke_remembered_device(f.eng, "alice", device_id, &err), &err);
+    CHECK_INT(skips_second_factor(f.eng, "alice", device_token), 0);
     free(device_token);
     free(device_id);
 
     /* Revoking all devices. */
-    env_set_now(e, T0 + 180);
-    success = sign_in_remembering(e, eng, "alice", true);
+    env_set_now(f.e, T0 + 180);
+    success = sign_in_remembering(f.e, f.eng, "alice", true);
     device_token = success ? json_str(strstr(success, "\"device_token\":{"), "token") : NULL;
     jfree(success);
-    CHECK_INT(skips_second_factor(eng, "alice", device_token), 1);
-    EXPECT_OK(twofa_revoke_remembered_devices(eng, "alice", &err), &err);
-    CHECK_INT(skips_second_factor(eng, "alice", device_token), 0);
+    CHECK_INT(skips_second_factor(f.eng, "alice", device_token), 1);
+    EXPECT_OK(twofa_revoke_remembered_devices(f.eng, "alice", &err), &err);
+    CHECK_INT(skips_second_factor(f.eng, "alice", device_token), 0);
     free(device_token);
 
     /* Removing a method revokes them too: add an email method, remember, remove the email. */
-    env_set_now(e, T0 + 240);
-    success = sign_in_remembering(e, eng, "alice", true);
+    env_set_now(f.e, T0 + 240);
+    success = sign_in_remembering(f.e, f.eng, "alice", true);
     device_token = success ? json_str(strstr(success, "\"device_token\":{"), "token") : NULL;
     char *step_up = success ? json_str(strstr(success, "\"step_up\":{"), "token") : NULL;
     jfree(success);
     json = SENT;
-    EXPECT_OK(twofa_email_enroll_begin(eng, "alice", "alice@example.com", step_up, &json, &err), &err);
+    EXPECT_OK(twofa_email_enroll_begin(f.eng, "alice", "alice@example.com", step_up, &json, &err), &err);
     jfree(json);
     char mail_code[16] = "";
-    CHECK(mail_last_code(&e->mail, "alice@example.com", mail_code));
+    CHECK(mail_last_code(&f.e->mail, "alice@example.com", mail_code));
     json = SENT;
-    EXPECT_OK(twofa_email_enroll_confirm(eng, "alice", mail_code, step_up, &json, &err), &err);
+    EXPECT_OK(twofa_email_enroll_confirm(f.eng, "alice", mail_code, step_up, &json, &err), &err);
     char *email_id = json_str(json, "id");
     jfree(json);
-    CHECK_INT(skips_second_factor(eng, "alice", device_token), 1);
+    CHECK_INT(skips_second_factor(f.eng, "alice", device_token), 1);
     json = SENT;
-    EXPECT_OK(twofa_remove_method(eng, "alice", email_id ? email_id : "x", step_up, &json, &err), &err);
+    EXPECT_OK(twofa_remove_method(f.eng, "alice", email_id ? email_id : "x", step_up, &json, &err), &err);
     jfree(json);
-    CHECK_INT(skips_second_factor(eng, "alice", device_token), 0);
-    events_kinds(&e->events, kinds, sizeof kinds);
+    CHECK_INT(skips_second_factor(f.eng, "alice", device_token), 0);
+    events_kinds(&f.e->events, kinds, sizeof kinds);
     CHECK_CONTAINS(kinds, "method_removed");
     CHECK_CONTAINS(kinds, "remembered_devices_revoked");
-    NO_EVENT_CONTAINS(e, device_token);
-    NO_EVENT_CONTAINS(e, step_up);
-    NO_EVENT_HAS_CODE(e, mail_code);
+    NO_EVENT_CONTAINS(f.e, device_token);
+    NO_EVENT_CONTAINS(f.e, step_up);
+    NO_EVENT_HAS_CODE(f.e, mail_code);
     free(email_id);
     free(step_up);
     free(device_token);
 out:
-    twofa_admin_free(admin);
-    twofa_engine_free(eng);
-    env_free(e);
+    teardown(&f);
 }
 
 static void test_admin_needs_the_capability(void) {
@@ -296,21 +294,14 @@ static void test_admin_needs_the_capability(void) {
 }
 
 static void test_admin_reset_export_import(void) {
-    env *e = env_new(T0);
-    twofa_engine *eng = env_engine(e, CONFIG);
-    twofa_admin *admin = admin_of(eng);
+    fixture f = with_alice_and_bob(CONFIG);
     twofa_error *err = NULL;
     char *json = SENT;
-    if (!admin) goto out;
-    EXPECT_OK(twofa_admin_totp_import(admin, "alice", SECRET_A, "SHA1", 6, 30, &json, &err), &err);
-    jfree(json);
-    json = SENT;
-    EXPECT_OK(twofa_admin_totp_import(admin, "bob", SECRET_A, "SHA1", 6, 30, &json, &err), &err);
-    jfree(json);
+    if (!f.adm) goto out;
 
     /* Export alice's second factors. */
     json = SENT;
-    EXPECT_OK(twofa_admin_export_user(admin, "alice", EXPORT_KEY, &json, &err), &err);
+    EXPECT_OK(twofa_admin_export_user(f.adm, "alice", EXPORT_KEY, &json, &err), &err);
     CHECK_CONTAINS(json, "\"type\":\"exported\"");
     char *document = json_str(json, "document");
     jfree(json);
@@ -318,7 +309,7 @@ static void test_admin_reset_export_import(void) {
     if (!document) goto out;
     CHECK(strstr(document, SECRET_A) == NULL); /* sealed, not in clear */
     json = SENT;
-    EXPECT_ERR(twofa_admin_export_user(admin, "alice", "c2hvcnQ=", &json, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_admin_export_user(f.adm, "alice", "c2hvcnQ=", &json, &err), TWOFA_INVALID_INPUT, &err);
     CHECK(json == SENT);
 
     /* A fresh in-memory engine (the same clock and event callback). */
@@ -342,9 +333,7 @@ static void test_admin_reset_export_import(void) {
     EXPECT_ERR(twofa_admin_import_user(fresh_admin, "alice", "{}", EXPORT_KEY, &json, &err), TWOFA_INVALID_INPUT,
                &err);
     CHECK(json == SENT);
-    EXPECT_OK(twofa_security_status(fresh, "alice", &json, &err), &err);
-    CHECK_CONTAINS(json, "\"methods\":[]");
-    jfree(json);
+    CHECK_STATUS_CONTAINS(fresh, "alice", "\"methods\":[]");
     CHECK_INT(events_count(&e2->events), 0);
 
     /* The real document: imported, and alice signs in there with her authenticator. */
@@ -371,11 +360,11 @@ static void test_admin_reset_export_import(void) {
     char kinds[512];
     events_kinds(&e2->events, kinds, sizeof kinds);
     CHECK_STR(kinds, "user_imported,login_succeeded");
-    events_kinds(&e->events, kinds, sizeof kinds);
+    events_kinds(&f.e->events, kinds, sizeof kinds);
     CHECK_STR(kinds, "method_added,method_added,user_exported");
-    NO_EVENT_CONTAINS(e, EXPORT_KEY);
+    NO_EVENT_CONTAINS(f.e, EXPORT_KEY);
     NO_EVENT_CONTAINS(e2, EXPORT_KEY);
-    NO_EVENT_CONTAINS(e, SECRET_A);
+    NO_EVENT_CONTAINS(f.e, SECRET_A);
     NO_EVENT_CONTAINS(e2, SECRET_A);
     twofa_admin_free(fresh_admin);
     twofa_engine_free(fresh);
@@ -385,23 +374,19 @@ static void test_admin_reset_export_import(void) {
 
     /* Reset: every method goes, the actor and reason are recorded, the user can enrol again. */
     json = SENT;
-    EXPECT_ERR(twofa_admin_reset_user(admin, "nobody", "helpdesk", "lost phone", &json, &err), TWOFA_NOT_FOUND, &err);
-    EXPECT_ERR(twofa_admin_reset_user(admin, "bob", "", "lost phone", &json, &err), TWOFA_INVALID_INPUT, &err);
+    EXPECT_ERR(twofa_admin_reset_user(f.adm, "nobody", "helpdesk", "lost phone", &json, &err), TWOFA_NOT_FOUND, &err);
+    EXPECT_ERR(twofa_admin_reset_user(f.adm, "bob", "", "lost phone", &json, &err), TWOFA_INVALID_INPUT, &err);
     CHECK(json == SENT);
-    EXPECT_OK(twofa_admin_reset_user(admin, "bob", "helpdesk", "lost phone", &json, &err), &err);
+    EXPECT_OK(twofa_admin_reset_user(f.adm, "bob", "helpdesk", "lost phone", &json, &err), &err);
     CHECK_CONTAINS(json, "\"type\":\"reset\"");
     CHECK_CONTAINS(json, "\"methods_removed\":1");
     jfree(json);
-    json = SENT;
-    EXPECT_OK(twofa_security_status(eng, "bob", &json, &err), &err);
-    CHECK_CONTAINS(json, "\"methods\":[]");
-    CHECK_CONTAINS(json, "\"last_reset\":{");
-    jfree(json);
-    events_kinds(&e->events, kinds, sizeof kinds);
+    CHECK_STATUS_CONTAINS(f.eng, "bob", "\"methods\":[]", "\"last_reset\":{");
+    events_kinds(&f.e->events, kinds, sizeof kinds);
     CHECK_STR(kinds, "method_added,method_added,user_exported,admin_reset,method_removed");
     int found = 0;
-    for (size_t i = 0; i < events_count(&e->events); i++) {
-        char *ev = event_at(&e->events, i);
+    for (size_t i = 0; i < events_count(&f.e->events); i++) {
+        char *ev = event_at(&f.e->events, i);
         if (strstr(ev, "\"kind\":\"admin_reset\"")) {
             found = 1;
             CHECK_CONTAINS(ev, "\"actor\":\"helpdesk\"");
@@ -414,13 +399,12 @@ static void test_admin_reset_export_import(void) {
 
     /* The same through twofa_admin_run. */
     json = SENT;
-    EXPECT_OK(twofa_admin_run(admin, "alice", "{\"op\":\"export_user\",\"key\":\"" EXPORT_KEY "\"}", &json, &err), &err);
+    EXPECT_OK(twofa_admin_run(f.adm, "alice", "{\"op\":\"export_user\",\"key\":\"" EXPORT_KEY "\"}", &json, &err),
+              &err);
     CHECK_CONTAINS(json, "\"type\":\"exported\"");
     jfree(json);
 out:
-    twofa_admin_free(admin);
-    twofa_engine_free(eng);
-    env_free(e);
+    teardown(&f);
 }
 
 static void test_emit_action(void) {

@@ -141,12 +141,9 @@ static void test_engine_new_memory(void) {
     /* NULL host: system clock, mail fails. */
     if (EXPECT_OK(twofa_engine_new_memory(CONFIG, NULL, &eng, &err), &err)) {
         CHECK(eng != NULL && eng != (twofa_engine *)SENT_PTR);
-        char *json = SENT;
-        EXPECT_OK(twofa_security_status(eng, "alice", &json, &err), &err);
-        CHECK_CONTAINS(json, "\"type\":\"status\"");
-        jfree(json);
+        CHECK_STATUS_CONTAINS(eng, "alice", "\"type\":\"status\"");
         /* No send_mail: a code cannot be delivered. */
-        json = SENT;
+        char *json = SENT;
         EXPECT_ERR_CB(twofa_email_enroll_begin(eng, "alice", "alice@example.com", NULL, &json, &err), TWOFA_MAIL,
                       &err, "send_mail");
         CHECK(json == SENT);
@@ -159,7 +156,7 @@ static void test_engine_new_memory(void) {
         char *json = SENT;
         EXPECT_OK(twofa_email_enroll_begin(eng, "alice", "alice@example.com", NULL, &json, &err), &err);
         uint64_t expires = 0;
-        CHECK(json_u64(json, "expires_at", &expires));
+        CHECK(json_u64(json_find(json, "expires_at"), &expires));
         CHECK_INT(expires, T0 + 600);
         jfree(json);
         CHECK_INT(mail_count(&e->mail), 1);
@@ -190,11 +187,9 @@ static void test_engine_new_callbacks(void) {
     h.send_mail = NULL;
     h.now = NULL;
     if (EXPECT_OK(twofa_engine_new(CONFIG, &h, &eng, &err), &err)) {
-        char *json = SENT;
-        EXPECT_OK(twofa_set_contact_email(eng, "bob", "bob@example.com", NULL, &json, &err), &err);
-        jfree(json);
+        SET_CONTACT(eng, "bob", "bob@example.com");
         CHECK(store_has(&e->store, "user/bob"));
-        json = SENT;
+        char *json = SENT;
         EXPECT_ERR_CB(twofa_email_enroll_begin(eng, "bob", "bob2@example.com", NULL, &json, &err), TWOFA_MAIL, &err,
                       "send_mail");
         CHECK_INT(atomic_load(&e->now_calls), 0);
@@ -204,10 +199,7 @@ static void test_engine_new_callbacks(void) {
     h = e->host;
     if (EXPECT_OK(twofa_engine_new(CONFIG, &h, &eng, &err), &err)) {
         memset(&h, 0, sizeof h);
-        char *json = SENT;
-        EXPECT_OK(twofa_security_status(eng, "bob", &json, &err), &err);
-        CHECK_CONTAINS(json, "\"contact_email\":\"bob@example.com\"");
-        jfree(json);
+        CHECK_STATUS_CONTAINS(eng, "bob", "\"contact_email\":\"bob@example.com\"");
         twofa_engine_free(eng);
     }
     env_free(e);
@@ -234,9 +226,7 @@ static void test_engine_new_sqlite(void) {
 
     /* With a path: data persists across engines; the host's store callbacks are ignored. */
     if (EXPECT_OK(twofa_engine_new_sqlite(CONFIG, path, &e->host, &eng, &err), &err)) {
-        char *json = SENT;
-        EXPECT_OK(twofa_set_contact_email(eng, "carol", "carol@example.com", NULL, &json, &err), &err);
-        jfree(json);
+        SET_CONTACT(eng, "carol", "carol@example.com");
         twofa_engine_free(eng);
     }
     CHECK_INT(e->store.calls, 0);
@@ -246,10 +236,7 @@ static void test_engine_new_sqlite(void) {
     snprintf(config, sizeof config, "{" CONFIG_BODY ",\"sqlite_path\":\"%s\"}", path);
     eng = NULL;
     if (EXPECT_OK(twofa_engine_new_sqlite(config, NULL, NULL, &eng, &err), &err)) {
-        char *json = SENT;
-        EXPECT_OK(twofa_security_status(eng, "carol", &json, &err), &err);
-        CHECK_CONTAINS(json, "\"contact_email\":\"carol@example.com\"");
-        jfree(json);
+        CHECK_STATUS_CONTAINS(eng, "carol", "\"contact_email\":\"carol@example.com\"");
         twofa_engine_free(eng);
     }
     env_free(e);
@@ -306,9 +293,7 @@ static void test_force_panics(void) {
     CHECK_INT(after_version, before + 2);
     CHECK_INT(e->store.calls, 0);
     /* Disabled again: everything works. */
-    EXPECT_OK(twofa_security_status(eng, "erin", &json, &err), &err);
-    CHECK_CONTAINS(json, "\"type\":\"status\"");
-    jfree(json);
+    CHECK_STATUS_CONTAINS(eng, "erin", "\"type\":\"status\"");
     CHECK_STR(twofa_version(), "0.1.0");
     CHECK_INT(twofa_testing_force_panics(false), before + 2);
     twofa_engine_free(eng);
@@ -337,8 +322,7 @@ static void test_messages_without_secrets(void) {
     twofa_status st = twofa_admin_totp_import(adm, "u", "JBSWY3DPEHPK3PX1", "SHA1", 6, 30, &json, &err);
     CHECK(err && !strstr(err->message, "JBSWY3DPEHPK3PX1"));
     EXPECT_ERR(st, TWOFA_INVALID_INPUT, &err);
-    EXPECT_OK(twofa_admin_totp_import(adm, "u", SECRET_A, "SHA1", 6, 30, &json, &err), &err);
-    jfree(json);
+    IMPORT_TOTP(adm, "u", SECRET_A);
     char *challenge = begin_challenge(eng, "u");
     char bad[16];
     wrong_code(SECRET_A, T0, 6, bad);
@@ -381,8 +365,7 @@ static void test_store_handles(void) {
     EXPECT_OK(twofa_engine_new_with_store(CONFIG, mem, NULL, &a, &err), &err);
     EXPECT_OK(twofa_engine_new_with_store(CONFIG, mem, NULL, &b, &err), &err);
     char *json = SENT;
-    EXPECT_OK(twofa_set_contact_email(a, "dave", "dave@example.com", NULL, &json, &err), &err);
-    jfree(json);
+    SET_CONTACT(a, "dave", "dave@example.com");
 
     /* get: a copy of the record and its version; a missing key is NULL / 0 / 0. */
     uint8_t *bytes = (uint8_t *)SENT_PTR;
@@ -414,10 +397,7 @@ static void test_store_handles(void) {
     CHECK(v1 != v2);
 
     twofa_store_free(mem);
-    json = SENT;
-    EXPECT_OK(twofa_security_status(b, "dave", &json, &err), &err);
-    CHECK_CONTAINS(json, "\"contact_email\":\"dave@example.com\"");
-    jfree(json);
+    CHECK_STATUS_CONTAINS(b, "dave", "\"contact_email\":\"dave@example.com\"");
     twofa_engine_free(a);
     twofa_engine_free(b);
 

@@ -83,24 +83,19 @@ static void run_race(twofa_engine **engines, int n_engines, const char *user) {
 }
 
 static void test_race_shared_engine_c_store(void) {
-    env *e = env_new(T0);
-    twofa_engine *eng = env_engine(e, CONFIG);
-    twofa_admin *adm = admin_of(eng);
+    fixture f = setup(CONFIG, T0);
     char *json = SENT;
     twofa_error *err = NULL;
-    EXPECT_OK(twofa_admin_totp_import(adm, "racer", SECRET_A, "SHA1", 6, 30, &json, &err), &err);
-    jfree(json);
-    long conflicts = e->store.conflicts;
-    run_race(&eng, 1, "racer");
-    printf("    compare-and-swap conflicts in the C store: %ld\n", e->store.conflicts - conflicts);
+    IMPORT_TOTP(f.adm, "racer", SECRET_A);
+    long conflicts = f.e->store.conflicts;
+    run_race(&f.eng, 1, "racer");
+    printf("    compare-and-swap conflicts in the C store: %ld\n", f.e->store.conflicts - conflicts);
     /* The code is spent for everyone. */
-    char *challenge = begin_challenge(eng, "racer");
+    char *challenge = begin_challenge(f.eng, "racer");
     json = SENT;
-    EXPECT_ERR(twofa_login_verify(eng, "racer", challenge, "totp", CODE_A_T0, &json, &err), TWOFA_REPLAYED, &err);
+    EXPECT_ERR(twofa_login_verify(f.eng, "racer", challenge, "totp", CODE_A_T0, &json, &err), TWOFA_REPLAYED, &err);
     free(challenge);
-    twofa_admin_free(adm);
-    twofa_engine_free(eng);
-    env_free(e);
+    teardown(&f);
 }
 
 static void test_race_two_engines_one_sqlite_file(void) {
@@ -113,8 +108,7 @@ static void test_race_two_engines_one_sqlite_file(void) {
     if (engines[0] && engines[1]) {
         twofa_admin *adm = admin_of(engines[0]);
         char *json = SENT;
-        EXPECT_OK(twofa_admin_totp_import(adm, "racer", SECRET_A, "SHA1", 6, 30, &json, &err), &err);
-        jfree(json);
+        IMPORT_TOTP(adm, "racer", SECRET_A);
         twofa_admin_free(adm);
         run_race(engines, 2, "racer");
         /* Both engines see the spent code. */

@@ -53,6 +53,7 @@ int main(int argc, char **argv) {
     register_threads();
     register_account();
     register_contact();
+    register_json();
 
     int passed = 0, failed = 0;
     for (size_t i = 0; i < n_tests; i++) {

@@ -4,7 +4,9 @@
  * that records every message, a settable clock), driven by the harness's line protocol: one
  * command per line on stdin, one JSON object per line on stdout (diagnostics go to stderr).
  * `run`/`admin` hand the request JSON to twofa_engine_run / twofa_admin_run unchanged; the audit
- * events the engine emits during one (its `emit_event` callback) are listed in the answer.
+ * events the engine emits during one (its `emit_event` callback) are listed in the answer. It
+ * reads libtwofa's JSON with examples/c-host/json.h and writes its answers with the buf_json_*
+ * functions below.
  *
  * Faults, each firing once at the n-th call of its domain (the call is not performed):
  *   fail       get/put/delete return ADAPTER_CALLBACK_FAILED, a failure the header defines
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h" /* examples/c-host/json.h */
 #include "twofa.h"
 
 /* What `fail` and `mail-fail` return: a failure (the header: any value but OK and CONFLICT). */
@@ -43,6 +46,13 @@
 #define FIRST_VERSION 100
 
 /* ---- small utilities ------------------------------------------------------------------------ */
+
+/* Lets the compiler check the format strings of the printf-like functions below. */
+#if defined(__GNUC__)
+#define PRINTF_LIKE(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define PRINTF_LIKE(fmt_index, first_arg)
+#endif
 
 static void die(const char *what) {
     fprintf(stderr, "c adapter: %s: %s\n", what, strerror(errno));
@@ -96,11 +106,7 @@ static void buf_puts(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
 
 static void buf_putc(buf *b, char c) { buf_put(b, &c, 1); }
 
-static void buf_printf(buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+static void buf_printf(buf *b, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 static void buf_printf(buf *b, const char *fmt, ...) {
     char small[64];
@@ -196,88 +202,22 @@ static void buf_json_base64(buf *b, const uint8_t *bytes, size_t len) {
     buf_putc(b, '"');
 }
 
-/* ---- a minimal JSON scanner (for the outcome's top-level "type" member) ------------------- */
-
-static const char *skip_ws(const char *p) {
-    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-    return p;
-}
-
-/* p at a string's opening quote: returns the position after its closing quote, or NULL. */
-static const char *skip_string(const char *p) {
-    if (*p != '"') return NULL;
-    for (p++; *p != '"'; p++) {
-        if (*p == '\0') return NULL;
-        if (*p == '\\' && *++p == '\0') return NULL;
-    }
-    return p + 1;
-}
-
-/* p at a value: returns the position after it, or NULL if it is malformed. */
-static const char *skip_value(const char *p) {
-    p = skip_ws(p);
-    if (*p == '"') return skip_string(p);
-    if (*p == '{' || *p == '[') {
-        size_t depth = 0;
-        do {
-            if (*p == '"') {
-                p = skip_string(p);
-                if (p == NULL) return NULL;
-                continue;
-            }
-            if (*p == '\0') return NULL;
-            if (*p == '{' || *p == '[') depth++;
-            else if (*p == '}' || *p == ']') depth--;
-            p++;
-        } while (depth > 0);
-        return p;
-    }
-    const char *start = p;
-    while (*p && !strchr(",}] \t\r\n", *p)) p++;
-    return p == start ? NULL : p;
-}
+/* ---- reading libtwofa's JSON (examples/c-host/json.h) ------------------------------------- */
 
 /* Appends the JSON object `json` without its top-level "type" member. Returns 0, or -1 (nothing
  * appended) if `json` is not an object. */
 static int buf_outcome_without_type(buf *b, const char *json) {
-    buf out = {0};
-    const char *p = skip_ws(json);
-    if (*p != '{') return -1;
-    p = skip_ws(p + 1);
-    buf_putc(&out, '{');
+    if (!json_is_object(json)) return -1;
+    buf_putc(b, '{');
     bool first = true;
-    if (*p != '}') {
-        for (;;) {
-            const char *key = p, *key_end = skip_string(p);
-            if (key_end == NULL) goto malformed;
-            p = skip_ws(key_end);
-            if (*p != ':') goto malformed;
-            const char *value = skip_ws(p + 1), *value_end = skip_value(value);
-            if (value_end == NULL) goto malformed;
-            if (!(key_end - key == 6 && memcmp(key, "\"type\"", 6) == 0)) {
-                if (!first) buf_putc(&out, ',');
-                first = false;
-                buf_put(&out, key, (size_t)(key_end - key));
-                buf_putc(&out, ':');
-                buf_put(&out, value, (size_t)(value_end - value));
-            }
-            p = skip_ws(value_end);
-            if (*p == ',') {
-                p = skip_ws(p + 1);
-                continue;
-            }
-            if (*p == '}') break;
-            goto malformed;
-        }
+    for (const char *member = json_first(json); member != NULL; member = json_next(member)) {
+        if (json_key_is(member, "type")) continue;
+        if (!first) buf_putc(b, ',');
+        first = false;
+        buf_put(b, member, (size_t)(json_skip(json_value_of(member)) - member)); /* "key":value */
     }
-    if (*skip_ws(p + 1) != '\0') goto malformed;
-    buf_putc(&out, '}');
-    buf_put(b, out.p, out.n);
-    free(out.p);
+    buf_putc(b, '}');
     return 0;
-malformed:
-    free(out.p);
-    return -1;
 }
 
 /* ---- the store ------------------------------------------------------------------------------ */
@@ -433,6 +373,18 @@ static fault_kind fires(int domain) {
     return A.kind;
 }
 
+/* Notes a put or delete (`what`) of `key` and counts it in `domain`; returns what a fault firing
+ * at this call answers, or TWOFA_CALLBACK_OK when none fires and the call goes ahead. */
+static int32_t write_fault(const char *what, int domain, const char *key) {
+    note_call(what, key);
+    switch (fires(domain)) {
+    case F_FAIL: return ADAPTER_CALLBACK_FAILED;
+    case F_CRASH: return ADAPTER_CALLBACK_GARBAGE;
+    case F_CONFLICT: return TWOFA_CALLBACK_CONFLICT;
+    default: return TWOFA_CALLBACK_OK;
+    }
+}
+
 /* ---- the host callbacks ------------------------------------------------------------------- */
 
 static int32_t cb_store_get(void *user_data, const char *key, twofa_store_value *out) {
@@ -459,13 +411,8 @@ static int32_t cb_store_get(void *user_data, const char *key, twofa_store_value 
 static int32_t cb_store_put(void *user_data, const char *key, const uint8_t *bytes, uintptr_t len,
                             uint64_t expected_version, twofa_store_value *out) {
     (void)user_data;
-    note_call("put", key);
-    switch (fires(D_PUT)) {
-    case F_FAIL: return ADAPTER_CALLBACK_FAILED;
-    case F_CRASH: return ADAPTER_CALLBACK_GARBAGE;
-    case F_CONFLICT: return TWOFA_CALLBACK_CONFLICT;
-    default: break;
-    }
+    int32_t fault = write_fault("put", D_PUT, key);
+    if (fault != TWOFA_CALLBACK_OK) return fault;
     record *r = table_find(&A.records, key);
     if (r ? r->version != expected_version : expected_version != 0) return TWOFA_CALLBACK_CONFLICT;
     uint64_t version = A.next_version++;
@@ -483,13 +430,8 @@ static int32_t cb_store_put(void *user_data, const char *key, const uint8_t *byt
 
 static int32_t cb_store_delete(void *user_data, const char *key, uint64_t expected_version) {
     (void)user_data;
-    note_call("delete", key);
-    switch (fires(D_DELETE)) {
-    case F_FAIL: return ADAPTER_CALLBACK_FAILED;
-    case F_CRASH: return ADAPTER_CALLBACK_GARBAGE;
-    case F_CONFLICT: return TWOFA_CALLBACK_CONFLICT;
-    default: break;
-    }
+    int32_t fault = write_fault("delete", D_DELETE, key);
+    if (fault != TWOFA_CALLBACK_OK) return fault;
     record *r = table_find(&A.records, key);
     if (r == NULL || r->version != expected_version) return TWOFA_CALLBACK_CONFLICT;
     table_remove(&A.records, r);
@@ -540,11 +482,7 @@ static void cb_emit_event(void *user_data, const char *event_json) {
 /* ---- commands ------------------------------------------------------------------------------- */
 
 /* An answer that reports a problem of the adapter or the command itself. */
-static void adapter_error(buf *out, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+static void adapter_error(buf *out, const char *fmt, ...) PRINTF_LIKE(2, 3);
 
 static void adapter_error(buf *out, const char *fmt, ...) {
     char message[512];
@@ -665,8 +603,8 @@ static void cmd_run(buf *out, bool admin, const char *user, const char *request)
     buf_puts(out, "],\"events\":[");
     for (size_t i = 0; i < A.n_events; i++) {
         if (i) buf_putc(out, ',');
-        const char *event = A.events[i], *end = skip_value(event);
-        if (*skip_ws(event) == '{' && end != NULL && *skip_ws(end) == '\0') {
+        const char *event = A.events[i];
+        if (json_is_object(event)) {
             buf_puts(out, event);
         } else {
             /* Passed on as a string, so that the harness reports it instead of a broken line. */

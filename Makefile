@@ -116,7 +116,7 @@ $(PY_VENV)/ready: bindings/python/requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
-PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host bench/run.py bench/test_run.py bench/python tests/faults tests/export tests/race bench/scaling
+PY_SOURCES := bindings/python/src bindings/python/tests examples/python-host bench/*.py bench/python tests/faults tests/export tests/race bench/scaling
 python-tests: $(PY_VENV)/ready
 	$(PY) -m pip install --quiet --disable-pip-version-check ./bindings/python
 	$(PY_VENV)/bin/ruff format --check --quiet --config bindings/python/pyproject.toml $(PY_SOURCES)

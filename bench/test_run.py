@@ -1,4 +1,4 @@
-"""Unit tests of bench/run.py's report math and notes block (not a benchmark):
+"""Unit tests of bench/run.py and its modules: the report math and notes block (not a benchmark):
 python -m pytest bench/test_run.py."""
 
 from __future__ import annotations
@@ -10,6 +10,12 @@ from typing import Any
 
 import pytest
 import run
+from figures import DASH, TIMES, num
+from measurements import BenchError, parse_output
+from peers import GOALS, PAIRS, Pair
+from report import DEFAULT_NOTES, NOTES_BEGIN, NOTES_END, read_notes, render_markdown, verdict
+from results import Stat, Summary, results_from_raw
+from suites import SUITE_FILES, measure, round_order, run_suite
 
 PY, PYOTP = "totp/python/memory", "totp/pyotp"
 NODE, OTPLIB = "totp/node-koffi/memory", "totp/otplib"
@@ -28,7 +34,7 @@ def synthetic() -> dict[str, Any]:
             node = node[:1]
         rounds.append(
             {
-                "order": run.round_order(["rust", "python", "node"], index),
+                "order": round_order(["rust", "python", "node"], index),
                 "loadavg": "0.10 0.20 0.30",
                 "suites": {
                     "python": [
@@ -54,64 +60,64 @@ def synthetic() -> dict[str, Any]:
 
 
 @pytest.fixture
-def summary() -> run.Summary:
-    return run.Summary.of(run.results_from_raw(synthetic()))
+def summary() -> Summary:
+    return Summary.of(results_from_raw(synthetic()))
 
 
-def test_case_statistics_are_median_min_max_over_rounds(summary: run.Summary) -> None:
-    assert summary.cases[PY] == run.Stat(median=20, low=10, high=30, rounds=3)
-    assert summary.cases[PYOTP] == run.Stat(median=40, low=20, high=50, rounds=3)
-    assert summary.cases["rss/python"] == run.Stat(median=4096, low=2048, high=6144, rounds=3)
+def test_case_statistics_are_median_min_max_over_rounds(summary: Summary) -> None:
+    assert summary.cases[PY] == Stat(median=20, low=10, high=30, rounds=3)
+    assert summary.cases[PYOTP] == Stat(median=40, low=20, high=50, rounds=3)
+    assert summary.cases["rss/python"] == Stat(median=4096, low=2048, high=6144, rounds=3)
     assert summary.units["rss/python"] == "KiB" and summary.units[PY] == "ns"
 
 
-def test_ratios_are_taken_within_each_round(summary: run.Summary) -> None:
+def test_ratios_are_taken_within_each_round(summary: Summary) -> None:
     # Not the ratio of the medians (20 / 40 = 0.5).
-    assert summary.ratios[run.Pair(PY, PYOTP)] == run.Stat(median=0.6, low=0.25, high=1.0, rounds=3)
+    assert summary.ratios[Pair(PY, PYOTP)] == Stat(median=0.6, low=0.25, high=1.0, rounds=3)
 
 
-def test_a_round_missing_a_case_is_left_out_of_its_pair(summary: run.Summary) -> None:
+def test_a_round_missing_a_case_is_left_out_of_its_pair(summary: Summary) -> None:
     assert summary.cases[OTPLIB].rounds == 2
-    assert summary.ratios[run.Pair(NODE, OTPLIB)] == run.Stat(median=0.2, low=0.2, high=0.2, rounds=2)
+    assert summary.ratios[Pair(NODE, OTPLIB)] == Stat(median=0.2, low=0.2, high=0.2, rounds=2)
 
 
-def test_a_missing_case_drops_its_rows_and_is_named(summary: run.Summary) -> None:
-    assert run.Pair("totp/python/sqlite", PYOTP) not in summary.ratios
-    report = run.render_markdown(summary, "NOTES", "benchmarks.svg")
+def test_a_missing_case_drops_its_rows_and_is_named(summary: Summary) -> None:
+    assert Pair("totp/python/sqlite", PYOTP) not in summary.ratios
+    report = render_markdown(summary, "NOTES", "benchmarks.svg")
     assert "`totp/python/sqlite` | `totp/pyotp`" not in report
     assert "`totp/python/sqlite`" in report.split("## Not in these results")[1]
-    x, d = run.TIMES, run.DASH
+    x, d = TIMES, DASH
     assert f"| `totp/python/memory` | `totp/pyotp` | **0.600{x}** | 0.250{d}1.00{x} | 0.0200 | 0.0400 | 3 |" in report
 
 
 def test_every_goal_is_one_of_the_pairs() -> None:
-    assert all(goal.pair in run.PAIRS for goal in run.GOALS)
+    assert all(goal.pair in PAIRS for goal in GOALS)
 
 
 def test_goal_limits_are_inclusive_or_strict() -> None:
-    at_most, below = run.GOALS[2], run.GOALS[1]
+    at_most, below = GOALS[2], GOALS[1]
     assert (at_most.limit, at_most.strict, below.limit, below.strict) == (0.2, False, 1, True)
     assert at_most.met(0.2) and not at_most.met(0.2001)
     assert not below.met(1.0) and below.met(0.999)
 
 
-def test_verdicts_say_by_how_much(summary: run.Summary) -> None:
-    python_totp, python_webauthn, node_totp = run.GOALS[0], run.GOALS[1], run.GOALS[2]
-    x = run.TIMES
-    assert run.verdict(python_totp, summary.ratios[python_totp.pair]) == (
+def test_verdicts_say_by_how_much(summary: Summary) -> None:
+    python_totp, python_webauthn, node_totp = GOALS[0], GOALS[1], GOALS[2]
+    x = TIMES
+    assert verdict(python_totp, summary.ratios[python_totp.pair]) == (
         f"**missed**, 20% over the limit (met in some rounds: down to 0.250{x})"
     )
-    assert run.verdict(python_webauthn, summary.ratios[python_webauthn.pair]).startswith("**missed**, 0% over")
-    assert run.verdict(node_totp, summary.ratios[node_totp.pair]) == "**met**, 0% under the limit"
-    assert run.verdict(python_totp, run.Stat(1.5, 1.2, 1.8, 3)) == "**missed**, 3.0 times the limit"
-    assert run.verdict(python_totp, run.Stat(0.25, 0.2, 0.7, 3)) == (
+    assert verdict(python_webauthn, summary.ratios[python_webauthn.pair]).startswith("**missed**, 0% over")
+    assert verdict(node_totp, summary.ratios[node_totp.pair]) == "**met**, 0% under the limit"
+    assert verdict(python_totp, Stat(1.5, 1.2, 1.8, 3)) == "**missed**, 3.0 times the limit"
+    assert verdict(python_totp, Stat(0.25, 0.2, 0.7, 3)) == (
         f"**met**, 50% under the limit (not in every round: up to 0.700{x})"
     )
-    assert run.verdict(python_totp, None) == "no data"
+    assert verdict(python_totp, None) == "no data"
 
 
 def test_numbers_keep_three_significant_digits() -> None:
-    assert [run.num(v) for v in (0.000123456, 0.6, 9.994, 123.4, 123456.7)] == [
+    assert [num(v) for v in (0.000123456, 0.6, 9.994, 123.4, 123456.7)] == [
         "0.000123",
         "0.600",
         "9.99",
@@ -122,7 +128,7 @@ def test_numbers_keep_three_significant_digits() -> None:
 
 def test_rounds_rotate_the_suites() -> None:
     suites = ["rust", "python", "node"]
-    assert [run.round_order(suites, i) for i in range(4)] == [
+    assert [round_order(suites, i) for i in range(4)] == [
         ["rust", "python", "node"],
         ["python", "node", "rust"],
         ["node", "rust", "python"],
@@ -132,27 +138,27 @@ def test_rounds_rotate_the_suites() -> None:
 
 def test_suite_output_must_follow_the_protocol() -> None:
     good = '{"case": "totp/pyotp", "ns": 8123.4, "ops": 20000}\n\n{"case": "size/x", "value": 1, "unit": "bytes"}\n'
-    assert [line["case"] for line in run.parse_output("python", good)] == ["totp/pyotp", "size/x"]
+    assert [line["case"] for line in parse_output("python", good)] == ["totp/pyotp", "size/x"]
     for bad in ("warming up", '{"case": "totp/pyotp", "ns": 1}', '{"case": "x", "value": 1, "unit": "s"}', "[1]"):
-        with pytest.raises(run.BenchError, match="stdout line 1"):
-            run.parse_output("python", bad)
-    with pytest.raises(run.BenchError, match="printed twice"):
-        run.parse_output("python", good + good)
+        with pytest.raises(BenchError, match="stdout line 1"):
+            parse_output("python", bad)
+    with pytest.raises(BenchError, match="printed twice"):
+        parse_output("python", good + good)
 
 
 def test_a_failing_or_silent_suite_stops_the_run() -> None:
-    with pytest.raises(run.BenchError, match="exit status 3"):
-        run.run_suite("fake", [sys.executable, "-c", "import sys; sys.exit(3)"])
-    with pytest.raises(run.BenchError, match="printed no measurements"):
-        run.run_suite("fake", [sys.executable, "-c", "pass"])
-    lines = run.run_suite("fake", [sys.executable, "-c", 'print(\'{"case": "a/b", "ns": 2, "ops": 1}\')'])
+    with pytest.raises(BenchError, match="exit status 3"):
+        run_suite("fake", [sys.executable, "-c", "import sys; sys.exit(3)"])
+    with pytest.raises(BenchError, match="printed no measurements"):
+        run_suite("fake", [sys.executable, "-c", "pass"])
+    lines = run_suite("fake", [sys.executable, "-c", 'print(\'{"case": "a/b", "ns": 2, "ops": 1}\')'])
     assert lines == [{"case": "a/b", "ns": 2, "ops": 1}]
 
 
 def test_a_missing_suite_is_named_before_anything_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(run.SUITE_FILES, "node", "bench/node/no-such-suite.mjs")
-    with pytest.raises(run.BenchError, match=r"no suite node \(bench/node/no-such-suite.mjs missing\)"):
-        run.measure(["python", "node"], 1, True, [], tmp_path / "results.json")
+    monkeypatch.setitem(SUITE_FILES, "node", "bench/node/no-such-suite.mjs")
+    with pytest.raises(BenchError, match=r"no suite node \(bench/node/no-such-suite.mjs missing\)"):
+        measure(["python", "node"], 1, True, [], tmp_path / "results.json")
     assert not (tmp_path / "results.json").exists()
 
 
@@ -161,11 +167,11 @@ def test_rerendering_keeps_the_notes_and_is_deterministic(tmp_path: Path) -> Non
     results.write_text(json.dumps(synthetic()))
     assert run.main(["--from-results", str(results), "--out", str(out)]) == 0
     first, chart = out.read_text(), (tmp_path / "docs" / "benchmarks.svg").read_text()
-    assert run.DEFAULT_NOTES in first and "![" in first and "(benchmarks.svg)" in first
+    assert DEFAULT_NOTES in first and "![" in first and "(benchmarks.svg)" in first
     assert chart.startswith("<svg") and chart.count('fill-opacity="0.85"') == 3  # the goals with data
 
-    notes = f"{run.NOTES_BEGIN}\nPython TOTP misses: the cffi call costs 3 us.\n{run.NOTES_END}"
-    edited = first.replace(run.read_notes(out), notes)
+    notes = f"{NOTES_BEGIN}\nPython TOTP misses: the cffi call costs 3 us.\n{NOTES_END}"
+    edited = first.replace(read_notes(out), notes)
     out.write_text(edited)
     assert run.main(["--from-results", str(results), "--out", str(out)]) == 0
     assert out.read_text() == edited

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,16 @@ CONFIG: dict[str, Any] = {
     # The tests open admin handles (TOTP import, deletion, reset, export) from this config.
     "admin": True,
 }
+
+
+def in_threads(target: Callable[..., object], arguments: Iterable[tuple[Any, ...]]) -> None:
+    """Calls `target` once per argument tuple, each call in a thread of its own, and waits for
+    them all."""
+    threads = [threading.Thread(target=target, args=args) for args in arguments]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 class Clock:

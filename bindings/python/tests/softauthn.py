@@ -98,6 +98,18 @@ def _client_data(kind: str, challenge: str, origin: str) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode("utf-8")
 
 
+def _credential_json(credential_id: bytes, response: JsonDict) -> JsonDict:
+    """A platform authenticator's ``PublicKeyCredential.toJSON()`` with this `response`."""
+    return {
+        "id": b64url_encode(credential_id),
+        "rawId": b64url_encode(credential_id),
+        "type": "public-key",
+        "response": response,
+        "clientExtensionResults": {},
+        "authenticatorAttachment": "platform",
+    }
+
+
 @dataclasses.dataclass
 class Credential:
     """A credential held by the authenticator."""
@@ -188,18 +200,12 @@ class SoftAuthenticator:
         attestation = cbor_encode({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client_data = _client_data("webauthn.create", pk["challenge"], origin or self.origin)
         self.credentials[credential_id] = credential
-        return {
-            "id": b64url_encode(credential_id),
-            "rawId": b64url_encode(credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url_encode(client_data),
-                "attestationObject": b64url_encode(attestation),
-                "transports": ["internal"],
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
+        response = {
+            "clientDataJSON": b64url_encode(client_data),
+            "attestationObject": b64url_encode(attestation),
+            "transports": ["internal"],
         }
+        return _credential_json(credential_id, response)
 
     def sign_in(self, options: str | JsonDict, *, origin: str | None = None, sign_count: int | None = None) -> JsonDict:
         """``navigator.credentials.get``: an assertion by a held, allowed credential, as ``toJSON()``.
@@ -231,16 +237,10 @@ class SoftAuthenticator:
         client_data = _client_data("webauthn.get", pk["challenge"], origin or self.origin)
         signed = auth_data + hashlib.sha256(client_data).digest()
         signature = credential.key.sign(signed, ec.ECDSA(hashes.SHA256()))
-        return {
-            "id": b64url_encode(credential_id),
-            "rawId": b64url_encode(credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url_encode(client_data),
-                "authenticatorData": b64url_encode(auth_data),
-                "signature": b64url_encode(signature),
-                "userHandle": b64url_encode(credential.user_handle),
-            },
-            "clientExtensionResults": {},
-            "authenticatorAttachment": "platform",
+        response = {
+            "clientDataJSON": b64url_encode(client_data),
+            "authenticatorData": b64url_encode(auth_data),
+            "signature": b64url_encode(signature),
+            "userHandle": b64url_encode(credential.user_handle),
         }
+        return _credential_json(credential_id, response)

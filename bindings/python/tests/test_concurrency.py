@@ -14,7 +14,7 @@ import pytest
 import twofa
 import twofa.aio
 
-from conftest import CONFIG, AsyncDictStore, Clock
+from conftest import CONFIG, AsyncDictStore, Clock, in_threads
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -39,11 +39,7 @@ def test_sixteen_threads_one_code_one_success(engine: twofa.Engine, clock: Clock
         with lock:
             results.append(outcome)
 
-    threads = [threading.Thread(target=verify, args=(c,)) for c in challenges]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(verify, [(c,) for c in challenges])
     assert sorted(results) == ["ok"] + ["replayed"] * 15
 
 
@@ -63,11 +59,7 @@ def test_threads_on_many_users_all_succeed(engine: twofa.Engine, clock: Clock) -
         except twofa.TwofaError as e:
             results[user] = e.name
 
-    threads = [threading.Thread(target=sign_in, args=(u,)) for u in users]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(sign_in, [(u,) for u in users])
     assert results == {user: "totp" for user in users}
 
 
@@ -103,6 +95,21 @@ def test_calls_release_the_gil(clock: Clock) -> None:
     assert time.monotonic() - started < 10
 
 
+async def verify_at_once(engine: twofa.aio.Engine, challenges: list[str | None], code: str) -> list[str]:
+    """Alice's `code` on every challenge, as concurrent tasks: each outcome, "ok" or the error's
+    name."""
+
+    async def verify(challenge: str | None) -> str:
+        assert challenge is not None
+        try:
+            await engine.login_verify("alice", challenge, "totp", code)
+            return "ok"
+        except twofa.TwofaError as e:
+            return e.name
+
+    return list(await asyncio.gather(*(verify(c) for c in challenges)))
+
+
 @pytest.mark.parametrize("store_kind", ["async-dict", "memory"])
 def test_asyncio_tasks_one_code_one_success(store_kind: str) -> None:
     async def main() -> list[str]:
@@ -110,16 +117,7 @@ def test_asyncio_tasks_one_code_one_success(store_kind: str) -> None:
         engine = twofa.aio.Engine(CONFIG, store=store, clock=Clock())
         await engine.admin().totp_import("alice", SECRET)
         challenges = [(await engine.login_begin("alice")).challenge_id for _ in range(16)]
-
-        async def verify(challenge: str | None) -> str:
-            assert challenge is not None
-            try:
-                await engine.login_verify("alice", challenge, "totp", "406058")
-                return "ok"
-            except twofa.TwofaError as e:
-                return e.name
-
-        return list(await asyncio.gather(*(verify(c) for c in challenges)))
+        return await verify_at_once(engine, challenges, "406058")
 
     assert sorted(asyncio.run(main())) == ["ok"] + ["replayed"] * 15
 
@@ -131,16 +129,7 @@ def test_asyncio_wrong_codes_are_counted_exactly() -> None:
         await engine.admin().totp_import("alice", SECRET)
         # 16 challenges (the most a user may have open) with 2 wrong codes each.
         challenges = [(await engine.login_begin("alice")).challenge_id for _ in range(16)] * 2
-
-        async def verify(challenge: str | None) -> str:
-            assert challenge is not None
-            try:
-                await engine.login_verify("alice", challenge, "totp", "000000")
-                return "ok"
-            except twofa.TwofaError as e:
-                return e.name
-
-        names = list(await asyncio.gather(*(verify(c) for c in challenges)))
+        names = await verify_at_once(engine, challenges, "000000")
         return names, (await engine.security_status("alice")).locked_until
 
     names, locked_until = asyncio.run(main())

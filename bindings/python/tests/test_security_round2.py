@@ -19,7 +19,7 @@ import pytest
 import twofa
 import twofa.aio
 
-from conftest import CONFIG, ORIGIN, AsyncDictStore, Clock, DictStore, Outbox
+from conftest import CONFIG, ORIGIN, AsyncDictStore, Clock, DictStore, Outbox, in_threads
 from scenario import mailed_code
 from softauthn import SoftAuthenticator
 
@@ -81,11 +81,7 @@ def burst_threads(call: Callable[[], object]) -> list[tuple[str, int | None]]:
         with lock:
             results.append(got)
 
-    threads = [threading.Thread(target=run) for _ in range(BURST)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(run, [()] * BURST)
     return results
 
 

@@ -25,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bindings" / "python" / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import DOMAINS
+from kinds import DOMAINS
 
 import twofa
 

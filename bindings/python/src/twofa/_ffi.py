@@ -24,7 +24,8 @@ def c_str(value: str | None, name: str) -> Any:
 
 def text_arg(value: str | None, name: str) -> str | None:
     """A str argument checked as `c_str` checks it (a str, without NUL), for a request JSON."""
-    c_str(value, name)
+    if value is not None and (not isinstance(value, str) or "\0" in value):
+        c_str(value, name)  # raises
     return value
 
 

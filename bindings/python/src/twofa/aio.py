@@ -20,32 +20,16 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from ._ffi import c_str, call, call_json, raise_with_cause
 from ._native import ffi, lib
-from .engine import Clock, ConfigArg, StepUp
+from ._operations import AdminOperations, AsyncHandle, Call, Operations
+from .engine import Clock, ConfigArg
 from .errors import Internal, InvalidInput, Mail, Storage, StoreConflict, TwofaError
 from .stores import CALLBACK_FAILED, AsyncStore, NativeStore, SqliteStore, Store, check_version, deliver_event, log
-from .types import (
-    CodeSent,
-    LoginChallenge,
-    LoginSuccess,
-    Message,
-    MethodAdded,
-    MethodInfo,
-    Notices,
-    RecoveryCodes,
-    ResetDone,
-    SecurityEvent,
-    SecurityStatus,
-    StepUpToken,
-    TotpSetup,
-    UserExport,
-    UserImported,
-    WebauthnRegistration,
-)
+from .types import Message, SecurityEvent
 
 #: An async mailer (or a plain one): called with each message; raising means not delivered.
 AsyncMailer = Callable[[Message], Awaitable[object] | object]
@@ -73,15 +57,10 @@ def _text(p: Any) -> str:
     return text.decode()
 
 
-def _step_up(step_up: StepUp) -> str | None:
-    return step_up.token if isinstance(step_up, StepUpToken) else step_up
+_Outcome = TypeVar("_Outcome")
 
 
-def _json_text(value: str | Mapping[str, Any]) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-class Engine:
+class Engine(AsyncHandle, Operations):
     """A twofa engine for asyncio: `twofa.Engine`'s operations as coroutines. ``on_event``
     receives each audit `SecurityEvent` (awaited when it returns an awaitable) before the
     operation returns; an exception it raises is logged and ignored."""
@@ -95,7 +74,7 @@ class Engine:
         clock: Clock | None = None,
         on_event: AsyncEventHandler | None = None,
     ) -> None:
-        config_text = _json_text(config)
+        config_text = config if isinstance(config, str) else json.dumps(config)
         out = ffi.new("twofa_core **")
         call(lib.twofa_core_new, c_str(config_text, "config"), out)
         self._core = ffi.gc(out[0], lib.twofa_core_free)
@@ -110,12 +89,16 @@ class Engine:
         self._on_event = on_event
         self._clock: Clock = clock or time.time
 
-    async def _run(self, user: str, request: dict[str, Any], admin: bool = False) -> Any:
-        """Runs one operation to its end and returns its JSON outcome."""
+    async def _run(self, operation: Call[_Outcome]) -> _Outcome:
+        """Runs one operation (``twofa_operation_new``) and returns its result."""
+        return operation.outcome(await self._drive(lib.twofa_operation_new, operation))
+
+    async def _drive(self, new: Any, operation: Call[Any]) -> Any:
+        """Starts an operation with `new` and performs its actions to its end; returns its JSON
+        outcome."""
         out = ffi.new("twofa_operation **")
-        new = lib.twofa_admin_operation_new if admin else lib.twofa_operation_new
         now = int(self._clock())
-        call(new, self._core, c_str(user, "user"), c_str(json.dumps(request), "request"), now, out)
+        call(new, self._core, c_str(operation.user, "user"), operation.request_json(), now, out)
         op = ffi.gc(out[0], lib.twofa_operation_free)
         action = ffi.new("twofa_action *")
         causes: dict[int, tuple[BaseException, str]] = {}
@@ -171,170 +154,21 @@ class Engine:
             causes[Storage.CODE] = (failures[-1], _STORE_CALLBACKS[kind])
         return int(_OPERATION_FEEDS[kind](op, *answer))
 
-    async def security_status(self, user: str) -> SecurityStatus:
-        """The user's methods, policy state and advice."""
-        return SecurityStatus.from_json(await self._run(user, {"op": "security_status"}))
-
-    async def set_contact_email(self, user: str, address: str, step_up: StepUp = None) -> Notices:
-        """Sets where security notices go, for an address your application has already proved
-        (else use `contact_email_begin`); both the previous and the new address are told. Once
-        the user has a method (or recovery codes) it needs a `step_up` (else
-        `twofa.StepUpRequired`)."""
-        request = {"op": "set_contact_email", "address": address, "step_up": _step_up(step_up)}
-        return Notices.from_json(await self._run(user, request))
-
-    async def contact_email_begin(self, user: str, address: str, step_up: StepUp = None) -> CodeSent:
-        """Emails a code to a new notice address, to prove it; nothing changes until
-        `contact_email_confirm`. Needs a `step_up` once the user has a method (or recovery
-        codes)."""
-        request = {"op": "contact_email_begin", "address": address, "step_up": _step_up(step_up)}
-        return CodeSent.from_json(await self._run(user, request))
-
-    async def contact_email_confirm(self, user: str, code: str, step_up: StepUp = None) -> Notices:
-        """Makes the address of `contact_email_begin` the notice address with the code mailed to
-        it; both the previous and the new address are told."""
-        request = {"op": "contact_email_confirm", "code": code, "step_up": _step_up(step_up)}
-        return Notices.from_json(await self._run(user, request))
-
-    async def mark_order_created(self, user: str) -> None:
-        """Records that the account has created orders: from now on 2FA is required."""
-        await self._run(user, {"op": "mark_order_created"})
-
-    async def totp_enroll_begin(self, user: str, account_name: str, step_up: StepUp = None) -> TotpSetup:
-        """Starts an authenticator-app enrolment: the secret, otpauth URI and QR code."""
-        request = {"op": "totp_enroll_begin", "account_name": account_name, "step_up": _step_up(step_up)}
-        return TotpSetup.from_json(await self._run(user, request))
-
-    async def totp_enroll_confirm(self, user: str, code: str, step_up: StepUp = None) -> MethodAdded:
-        """Confirms the pending authenticator app with a code from it."""
-        request = {"op": "totp_enroll_confirm", "code": code, "step_up": _step_up(step_up)}
-        return MethodAdded.from_json(await self._run(user, request))
-
-    async def email_enroll_begin(self, user: str, address: str, step_up: StepUp = None) -> CodeSent:
-        """Emails a code to a new address."""
-        request = {"op": "email_enroll_begin", "address": address, "step_up": _step_up(step_up)}
-        return CodeSent.from_json(await self._run(user, request))
-
-    async def email_enroll_confirm(self, user: str, code: str, step_up: StepUp = None) -> MethodAdded:
-        """Confirms the pending address with the emailed code."""
-        request = {"op": "email_enroll_confirm", "code": code, "step_up": _step_up(step_up)}
-        return MethodAdded.from_json(await self._run(user, request))
-
-    async def webauthn_register_begin(
-        self, user: str, friendly_name: str, step_up: StepUp = None
-    ) -> WebauthnRegistration:
-        """Starts registering a WebAuthn device: options for ``navigator.credentials.create``."""
-        request = {"op": "webauthn_register_begin", "friendly_name": friendly_name, "step_up": _step_up(step_up)}
-        return WebauthnRegistration.from_json(await self._run(user, request))
-
-    async def webauthn_register_finish(
-        self, user: str, credential: str | Mapping[str, Any], step_up: StepUp = None
-    ) -> MethodAdded:
-        """Finishes the registration with the browser's ``PublicKeyCredential.toJSON()``."""
-        request = {
-            "op": "webauthn_register_finish",
-            "credential_json": _json_text(credential),
-            "step_up": _step_up(step_up),
-        }
-        return MethodAdded.from_json(await self._run(user, request))
-
-    async def rename_method(self, user: str, method_id: str, label: str, step_up: StepUp = None) -> MethodInfo:
-        """Renames a method."""
-        request = {"op": "rename_method", "method_id": method_id, "label": label, "step_up": _step_up(step_up)}
-        return MethodInfo.from_json(await self._run(user, request))
-
-    async def remove_method(self, user: str, method_id: str, step_up: StepUp = None) -> Notices:
-        """Removes a method, unless policy forbids it (`twofa.PolicyViolation`). Every step-up
-        token of the user is revoked: further changes need a new sign-in."""
-        request = {"op": "remove_method", "method_id": method_id, "step_up": _step_up(step_up)}
-        return Notices.from_json(await self._run(user, request))
-
-    async def recovery_codes_generate(self, user: str, step_up: StepUp = None) -> RecoveryCodes:
-        """Replaces the recovery codes with a fresh set, shown once."""
-        request = {"op": "recovery_codes_generate", "step_up": _step_up(step_up)}
-        return RecoveryCodes.from_json(await self._run(user, request))
-
-    async def login_begin(self, user: str, device_token: str | None = None) -> LoginChallenge:
-        """Starts a sign-in (after the host checked the password). A valid `device_token` (from
-        a sign-in with ``remember_device``) skips the second factor, unless enrolment is
-        required; an invalid, expired or revoked one is ignored."""
-        request = {"op": "login_begin", "device_token": device_token}
-        return LoginChallenge.from_json(await self._run(user, request))
-
-    async def login_send_email_code(self, user: str, challenge: str) -> CodeSent:
-        """Emails a fresh sign-in code for the challenge."""
-        return CodeSent.from_json(await self._run(user, {"op": "login_send_email_code", "challenge": challenge}))
-
-    async def login_verify(
-        self, user: str, challenge: str, kind: str, value: str | Mapping[str, Any], remember_device: bool = False
-    ) -> LoginSuccess:
-        """Verifies a second factor of `kind` ``"totp"``, ``"email"``, ``"recovery"`` (a code) or
-        ``"webauthn"`` (the browser's ``PublicKeyCredential.toJSON()``, as text or dict). With
-        `remember_device` (and ``remember_device.enabled`` in the config), the success carries a
-        `DeviceToken` for this browser."""
-        request = {
-            "op": "login_verify",
-            "challenge": challenge,
-            "proof": {"kind": kind, "value": _json_text(value)},
-            "remember_device": bool(remember_device),
-        }
-        return LoginSuccess.from_json(await self._run(user, request))
-
-    async def revoke_remembered_device(self, user: str, device_id: str) -> None:
-        """Revokes one remembered device (its id from ``security_status``)."""
-        await self._run(user, {"op": "revoke_remembered_device", "device_id": device_id})
-
-    async def revoke_remembered_devices(self, user: str) -> None:
-        """Revokes every remembered device of the user."""
-        await self._run(user, {"op": "revoke_remembered_devices"})
-
     def admin(self) -> Admin:
         """The admin capability of this engine. Give it only to administrative code. Its
         operations fail with `twofa.Forbidden` unless the config has ``"admin": true``."""
         return Admin(self)
 
 
-class Admin:
+class Admin(AsyncHandle, AdminOperations):
     """Administrative operations as coroutines, kept off the user-facing `Engine`."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    async def totp_import(
-        self,
-        user: str,
-        secret: str,
-        *,
-        algorithm: Literal["SHA1", "SHA256", "SHA512"] = "SHA1",
-        digits: int = 6,
-        period: int = 30,
-    ) -> MethodAdded:
-        """Imports a confirmed TOTP secret (base32), replacing any authenticator app of the user."""
-        request = {"op": "totp_import", "secret": secret, "algorithm": algorithm, "digits": digits, "period": period}
-        return MethodAdded.from_json(await self._engine._run(user, request, admin=True))
-
-    async def delete_user(self, user: str) -> None:
-        """Deletes everything twofa stores about the user (`twofa.NotFound` if nothing)."""
-        await self._engine._run(user, {"op": "delete_user"}, admin=True)
-
-    async def reset_user(self, user: str, actor: str, reason: str) -> ResetDone:
-        """Removes every method, recovery code and remembered device of a user who lost access,
-        records who did it (`actor`) and why (`reason`, mailed to the user), and tells the user
-        at every known address."""
-        request = {"op": "reset_user", "actor": actor, "reason": reason}
-        return ResetDone.from_json(await self._engine._run(user, request, admin=True))
-
-    async def export_user(self, user: str, key: str) -> UserExport:
-        """Exports the user's second factors as a document sealed with `key` (at least 32 bytes,
-        standard base64)."""
-        return UserExport.from_json(await self._engine._run(user, {"op": "export_user", "key": key}, admin=True))
-
-    async def import_user(self, user: str, document: str | UserExport, key: str) -> UserImported:
-        """Imports a document made by `export_user` for this same user id, with its key (an
-        altered document is `twofa.InvalidInput` and changes nothing)."""
-        text = document.document if isinstance(document, UserExport) else document
-        request = {"op": "import_user", "document": text, "key": key}
-        return UserImported.from_json(await self._engine._run(user, request, admin=True))
+    async def _run(self, operation: Call[_Outcome]) -> _Outcome:
+        """Runs one admin operation (``twofa_admin_operation_new``) and returns its result."""
+        return operation.outcome(await self._engine._drive(lib.twofa_admin_operation_new, operation))
 
 
 async def _emit(handler: AsyncEventHandler, event_json: str) -> None:

@@ -177,12 +177,11 @@ def take_error(status: int, err: Any) -> TwofaError:
         message: bytes = ffi.string(lib.twofa_last_error_message())
         return error_class(status)(message.decode(errors="replace"), code=status)
     try:
-        retry = int(err.retry_after)
         callback = ffi.string(err.callback).decode() if err.callback != ffi.NULL else None
         return error_class(status)(
             ffi.string(err.message).decode(errors="replace"),
             code=status,
-            retry_after=retry if status in (RateLimited.CODE, LockedOut.CODE) else None,
+            retry_after=int(err.retry_after) or None,  # libtwofa sets it (non-zero) where it applies
             callback=callback,
         )
     finally:

@@ -121,6 +121,12 @@ class SqliteStore(NativeStore):
 
 _Result = TypeVar("_Result")
 
+#: What a callback answers libtwofa: done, a version conflict, or a failure (the header names
+#: no constant for a failure: any other status is one).
+CALLBACK_OK: int = lib.TWOFA_CALLBACK_OK
+CALLBACK_CONFLICT: int = lib.TWOFA_CALLBACK_CONFLICT
+CALLBACK_FAILED = 2
+
 
 class Host:
     """The host callbacks of one engine (or one conformance run): the Python store, mailer,
@@ -193,18 +199,27 @@ class Host:
             self.reraise_interrupt()
         return result
 
+    def answer(self, callback: Callable[[], object], conflicts: bool = False) -> int:
+        """Performs what a C callback asks and answers it: CALLBACK_OK; CALLBACK_CONFLICT for a
+        `StoreConflict` where a version conflict is an answer (`conflicts`: put and delete);
+        else CALLBACK_FAILED, remembering the exception (`failed`)."""
+        try:
+            callback()
+        except BaseException as e:
+            if conflicts and isinstance(e, StoreConflict):
+                return CALLBACK_CONFLICT
+            self.failed(e)
+            return CALLBACK_FAILED
+        return CALLBACK_OK
+
     def raise_error(self, error: TwofaError, from_any_thread: bool = False) -> None:
         """Raises `error`, with the callback's exception as the cause when a callback failed."""
         raise_with_cause(error, self.cause(from_any_thread) if error.callback is not None else None)
 
 
 # The C callbacks of `Host` (declared as `extern "Python"` by setup.py). Each turns the C
-# arguments into Python values, calls the host's object, and reports any exception as a failed
-# callback (TWOFA_CALLBACK_FAILED), remembering it as the cause of the error the call returns.
-
-CALLBACK_OK: int = lib.TWOFA_CALLBACK_OK
-CALLBACK_CONFLICT: int = lib.TWOFA_CALLBACK_CONFLICT
-CALLBACK_FAILED = 2
+# arguments into Python values and calls the host's object through `Host.answer`, which reports
+# any exception as a failed callback, remembering it as the cause of the error the call returns.
 
 _Callback = TypeVar("_Callback", bound=Callable[..., int | None])
 
@@ -229,70 +244,59 @@ def _text(p: Any) -> str:
 @_extern
 def _twofa_py_store_get(user_data: Any, key: Any, out: Any) -> int:
     host: Host = ffi.from_handle(user_data)
-    try:
+
+    def get() -> None:
         assert host.store is not None
         found = host.store.get(_text(key))
         if found is not None:
             value, version = found
             check_version("store.get", version)
             lib.twofa_store_value_set(out, ffi.from_buffer("uint8_t[]", value), len(value), version)
-        return CALLBACK_OK
-    except BaseException as e:
-        host.failed(e)
-        return CALLBACK_FAILED
+
+    return host.answer(get)
 
 
 @_extern
 def _twofa_py_store_put(user_data: Any, key: Any, data: Any, length: int, expected: int, out: Any) -> int:
     host: Host = ffi.from_handle(user_data)
-    try:
+
+    def put() -> None:
         assert host.store is not None
         version = host.store.put(_text(key), bytes(ffi.buffer(data, length)), expected or None)
         check_version("store.put", version)
         lib.twofa_store_value_set_version(out, version)
-        return CALLBACK_OK
-    except StoreConflict:
-        return CALLBACK_CONFLICT
-    except BaseException as e:
-        host.failed(e)
-        return CALLBACK_FAILED
+
+    return host.answer(put, conflicts=True)
 
 
 @_extern
 def _twofa_py_store_delete(user_data: Any, key: Any, expected: int) -> int:
     host: Host = ffi.from_handle(user_data)
-    try:
+
+    def delete() -> None:
         assert host.store is not None
         host.store.delete(_text(key), expected)
-        return CALLBACK_OK
-    except StoreConflict:
-        return CALLBACK_CONFLICT
-    except BaseException as e:
-        host.failed(e)
-        return CALLBACK_FAILED
+
+    return host.answer(delete, conflicts=True)
 
 
 @_extern
 def _twofa_py_send_mail(user_data: Any, to: Any, subject: Any, text: Any, html: Any) -> int:
     host: Host = ffi.from_handle(user_data)
-    try:
-        host.mailer(Message(_text(to), _text(subject), _text(text), _text(html)))
-        return CALLBACK_OK
-    except BaseException as e:
-        host.failed(e)
-        log.warning("delivering a message to %s failed", _text(to), exc_info=e)
-        return CALLBACK_FAILED
+    status = host.answer(lambda: host.mailer(Message(_text(to), _text(subject), _text(text), _text(html))))
+    if status == CALLBACK_FAILED:
+        log.warning("delivering a message to %s failed", _text(to), exc_info=host.cause())
+    return status
 
 
 @_extern
 def _twofa_py_now(user_data: Any, out: Any) -> int:
     host: Host = ffi.from_handle(user_data)
-    try:
+
+    def now() -> None:
         out[0] = int(host.clock())
-        return CALLBACK_OK
-    except BaseException as e:
-        host.failed(e)
-        return CALLBACK_FAILED
+
+    return host.answer(now)
 
 
 def deliver_event(handler: Callable[[SecurityEvent], object], event_json: str) -> object:

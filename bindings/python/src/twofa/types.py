@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 #: A kind of second factor.
 MethodKind = Literal["totp", "email", "webauthn", "recovery"]
@@ -39,6 +40,13 @@ EventKind = Literal[
     "user_imported",
     "user_deleted",
 ]
+
+_Parsed = TypeVar("_Parsed")
+
+
+def _optional(parse: Callable[[dict[str, Any]], _Parsed], value: dict[str, Any] | None) -> _Parsed | None:
+    """A nullable JSON object, parsed (None for null)."""
+    return None if value is None else parse(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,12 +219,8 @@ class MethodAdded:
     @staticmethod
     def from_json(j: dict[str, Any]) -> MethodAdded:
         """From the JSON object."""
-        step_up = j["step_up"]
-        return MethodAdded(
-            MethodInfo.from_json(j["method"]),
-            None if step_up is None else StepUpToken.from_json(step_up),
-            Notices.from_json(j["notices"]),
-        )
+        step_up = _optional(StepUpToken.from_json, j["step_up"])
+        return MethodAdded(MethodInfo.from_json(j["method"]), step_up, Notices.from_json(j["notices"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,13 +354,12 @@ class LoginSuccess:
     @staticmethod
     def from_json(j: dict[str, Any]) -> LoginSuccess:
         """From the JSON object."""
-        device = j["device_token"]
         return LoginSuccess(
             j["method"],
             j["method_id"],
             StepUpToken.from_json(j["step_up"]),
             j["recovery_codes_left"],
-            None if device is None else DeviceToken.from_json(device),
+            _optional(DeviceToken.from_json, j["device_token"]),
             Notices.from_json(j["notices"]),
         )
 

@@ -10,6 +10,8 @@ use crate::webauthn::WebauthnConfig;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use crate::record::TotpAlgorithm;
+
 /// Everything an engine needs to know, and nothing it must not log.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,41 +131,6 @@ impl fmt::Debug for Config {
             .field("remember_device", &self.remember_device)
             .field("admin", &self.admin)
             .finish_non_exhaustive()
-    }
-}
-
-/// The HMAC algorithm of TOTP codes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum TotpAlgorithm {
-    /// HMAC-SHA-1 (what every authenticator app supports; the default).
-    #[default]
-    #[serde(rename = "SHA1")]
-    Sha1,
-    /// HMAC-SHA-256.
-    #[serde(rename = "SHA256")]
-    Sha256,
-    /// HMAC-SHA-512.
-    #[serde(rename = "SHA512")]
-    Sha512,
-}
-
-impl TotpAlgorithm {
-    /// Secret length for new enrolments: 160 bits for SHA-1, 256 for SHA-256, 512 for SHA-512.
-    pub fn secret_len(self) -> usize {
-        match self {
-            TotpAlgorithm::Sha1 => 20,
-            TotpAlgorithm::Sha256 => 32,
-            TotpAlgorithm::Sha512 => 64,
-        }
-    }
-
-    /// The name used in otpauth:// URIs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TotpAlgorithm::Sha1 => "SHA1",
-            TotpAlgorithm::Sha256 => "SHA256",
-            TotpAlgorithm::Sha512 => "SHA512",
-        }
     }
 }
 

@@ -1,13 +1,12 @@
 //! Cryptography: sealing secrets, keyed hashes of codes, random codes and tokens.
 //!
-//! Each master key (see [`crate::config::MasterKey`]) yields two subkeys through HKDF-SHA-256:
-//! an AES-256-GCM key that seals TOTP seeds (with the user id as associated data) and an
-//! HMAC-SHA-256 key that hashes one-time codes, recovery codes and step-up tokens. Everything
+//! Each master key (an id and a base64 secret of at least 32 bytes) yields two subkeys through
+//! HKDF-SHA-256: an AES-256-GCM key that seals TOTP seeds (with the user id as associated data)
+//! and an HMAC-SHA-256 key that hashes one-time codes, recovery codes and step-up tokens. Everything
 //! sealed or hashed records the id of its key, so old keys stay usable after a rotation.
 //! All randomness comes from ring's CSPRNG; all comparisons of secrets are constant-time.
 
 use crate::Error;
-use crate::config::Config;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -86,20 +85,20 @@ fn derive(prk: &hkdf::Prk, info: &[u8]) -> Result<[u8; 32], Error> {
 }
 
 impl Keyring {
-    /// Derives the subkeys of every key in a validated config.
-    pub(crate) fn new(config: &Config) -> Result<Keyring, Error> {
+    /// Derives the subkeys of every master key, given as (id, base64 secret); the key `active`
+    /// seals and hashes new data.
+    pub(crate) fn new<'k>(keys: impl IntoIterator<Item = (&'k str, &'k str)>, active: &str) -> Result<Keyring, Error> {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"twofa/v1");
-        let mut keys = BTreeMap::new();
-        for key in &config.keys {
-            let secret =
-                decode_master_secret(&key.secret).map_err(|why| Error::invalid(format!("config.keys: {why}")))?;
+        let mut derived = BTreeMap::new();
+        for (id, secret) in keys {
+            let secret = decode_master_secret(secret).map_err(|why| Error::invalid(format!("config.keys: {why}")))?;
             let prk = salt.extract(&secret);
             let seal = UnboundKey::new(&AES_256_GCM, &derive(&prk, b"seal")?)
                 .map_err(|_| Error::Internal("AES key setup failed".into()))?;
             let hash = hmac::Key::new(hmac::HMAC_SHA256, &derive(&prk, b"hash")?);
-            keys.insert(key.id.clone(), Subkeys { seal: LessSafeKey::new(seal), hash });
+            derived.insert(id.to_string(), Subkeys { seal: LessSafeKey::new(seal), hash });
         }
-        Ok(Keyring { active: config.active_key_id().to_string(), keys })
+        Ok(Keyring { active: active.to_string(), keys: derived })
     }
 
     fn subkeys(&self, kid: &str) -> Result<&Subkeys, Error> {
@@ -259,10 +258,8 @@ mod tests {
     use ring::rand::SystemRandom;
 
     fn keyring(active: &str) -> Keyring {
-        let mut c = Config::new("X", "a", STANDARD.encode([1u8; 32]));
-        c.keys.push(crate::config::MasterKey { id: "b".into(), secret: STANDARD.encode([2u8; 32]) });
-        c.active_key = Some(active.into());
-        Keyring::new(&c).unwrap()
+        let (a, b) = (STANDARD.encode([1u8; 32]), STANDARD.encode([2u8; 32]));
+        Keyring::new([("a", a.as_str()), ("b", b.as_str())], active).unwrap()
     }
 
     #[test]

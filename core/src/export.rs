@@ -8,8 +8,8 @@
 //! was exported for, and any changed byte makes it refuse to open.
 
 use crate::Error;
-use crate::config::TotpAlgorithm;
 use crate::crypto::ExportKey;
+use crate::record::TotpAlgorithm;
 use crate::webauthn::StoredCredential;
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};

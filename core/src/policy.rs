@@ -10,52 +10,7 @@ use crate::config::PolicyConfig;
 use crate::record::{MethodData, UserRecord};
 use serde::{Deserialize, Serialize};
 
-/// The kinds of second factor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MethodKind {
-    /// An authenticator app (TOTP).
-    Totp,
-    /// A code sent by email.
-    Email,
-    /// A WebAuthn device (security key, platform authenticator, passkey).
-    Webauthn,
-    /// A recovery code (a fallback, not a method for policy).
-    Recovery,
-}
-
-impl MethodKind {
-    /// The snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MethodKind::Totp => "totp",
-            MethodKind::Email => "email",
-            MethodKind::Webauthn => "webauthn",
-            MethodKind::Recovery => "recovery",
-        }
-    }
-
-    /// How the method is called in mail.
-    pub(crate) fn describe(self) -> &'static str {
-        match self {
-            MethodKind::Totp => "authenticator app",
-            MethodKind::Email => "email verification",
-            MethodKind::Webauthn => "security device",
-            MethodKind::Recovery => "recovery code",
-        }
-    }
-}
-
-impl MethodData {
-    /// The kind of this method.
-    pub(crate) fn kind(&self) -> MethodKind {
-        match self {
-            MethodData::Totp(_) => MethodKind::Totp,
-            MethodData::Email { .. } => MethodKind::Email,
-            MethodData::Webauthn { .. } => MethodKind::Webauthn,
-        }
-    }
-}
+pub use crate::record::MethodKind;
 
 /// Advice shown in the Security tab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,12 +11,13 @@
 //! `write_schema: 1` it writes exactly what a schema 1 engine writes ([`SCHEMA_2_ONLY`] is left
 //! out), and a schema 2 record is never written back as schema 1. Every new field is listed there,
 //! so later schemas extend one mechanism (docs/scaling.md gives the upgrade order).
+//!
+//! The stored types the API shows as they are ([`MethodKind`], [`TotpAlgorithm`], [`ResetInfo`])
+//! live here too, and are re-exported where the API names them: the engine's outputs are built
+//! from the record, never the reverse.
 
 use crate::Error;
-use crate::config::TotpAlgorithm;
 use crate::crypto::{Hashed, Sealed};
-use crate::engine::ResetInfo;
-use crate::policy::MethodKind;
 use crate::webauthn::{AuthenticationChallenge, RegistrationState, StoredCredential};
 use serde::{Deserialize, Serialize};
 
@@ -62,14 +63,6 @@ pub(crate) struct AddressBudget {
     pub since: u64,
     /// Codes sent in it.
     pub sent: u32,
-}
-
-/// Checks a host user id: 1 to 256 bytes, no control characters.
-pub(crate) fn validate_user(user: &str) -> Result<(), Error> {
-    if user.is_empty() || user.len() > 256 || user.chars().any(char::is_control) {
-        return Err(Error::invalid("user id: 1 to 256 bytes without control characters"));
-    }
-    Ok(())
 }
 
 /// One user's second factors and their short-lived state.
@@ -142,6 +135,17 @@ pub(crate) struct Remembered {
     pub last_used: Option<u64>,
 }
 
+/// Who reset the user's second factors, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetInfo {
+    /// The administrator.
+    pub actor: String,
+    /// The reason given.
+    pub reason: String,
+    /// Unix time of the reset.
+    pub at: u64,
+}
+
 /// A confirmed second factor.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Method {
@@ -184,6 +188,53 @@ pub(crate) enum MethodData {
     },
 }
 
+impl MethodData {
+    /// The kind of this method.
+    pub(crate) fn kind(&self) -> MethodKind {
+        match self {
+            MethodData::Totp(_) => MethodKind::Totp,
+            MethodData::Email { .. } => MethodKind::Email,
+            MethodData::Webauthn { .. } => MethodKind::Webauthn,
+        }
+    }
+}
+
+/// The kinds of second factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MethodKind {
+    /// An authenticator app (TOTP).
+    Totp,
+    /// A code sent by email.
+    Email,
+    /// A WebAuthn device (security key, platform authenticator, passkey).
+    Webauthn,
+    /// A recovery code (a fallback, not a method for policy).
+    Recovery,
+}
+
+impl MethodKind {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodKind::Totp => "totp",
+            MethodKind::Email => "email",
+            MethodKind::Webauthn => "webauthn",
+            MethodKind::Recovery => "recovery",
+        }
+    }
+
+    /// How the method is called in mail.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            MethodKind::Totp => "authenticator app",
+            MethodKind::Email => "email verification",
+            MethodKind::Webauthn => "security device",
+            MethodKind::Recovery => "recovery code",
+        }
+    }
+}
+
 /// A sealed TOTP seed with its parameters and replay guard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct TotpSeed {
@@ -194,6 +245,41 @@ pub(crate) struct TotpSeed {
     /// The last accepted time step: any step at or below it is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_step: Option<u64>,
+}
+
+/// The HMAC algorithm of TOTP codes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TotpAlgorithm {
+    /// HMAC-SHA-1 (what every authenticator app supports; the default).
+    #[default]
+    #[serde(rename = "SHA1")]
+    Sha1,
+    /// HMAC-SHA-256.
+    #[serde(rename = "SHA256")]
+    Sha256,
+    /// HMAC-SHA-512.
+    #[serde(rename = "SHA512")]
+    Sha512,
+}
+
+impl TotpAlgorithm {
+    /// Secret length for new enrolments: 160 bits for SHA-1, 256 for SHA-256, 512 for SHA-512.
+    pub fn secret_len(self) -> usize {
+        match self {
+            TotpAlgorithm::Sha1 => 20,
+            TotpAlgorithm::Sha256 => 32,
+            TotpAlgorithm::Sha512 => 64,
+        }
+    }
+
+    /// The name used in otpauth:// URIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TotpAlgorithm::Sha1 => "SHA1",
+            TotpAlgorithm::Sha256 => "SHA256",
+            TotpAlgorithm::Sha512 => "SHA512",
+        }
+    }
 }
 
 /// A TOTP enrolment awaiting its first code.

@@ -11,9 +11,9 @@
 //! arithmetic.
 
 use crate::Error;
-use crate::config::{TotpAlgorithm, TotpConfig};
+use crate::config::TotpConfig;
 use crate::crypto::{Keyring, random_bytes};
-use crate::record::TotpSeed;
+use crate::record::{TotpAlgorithm, TotpSeed};
 use ring::rand::SecureRandom;
 use totp_rs::{Algorithm, Builder, Secret};
 
@@ -184,15 +184,6 @@ pub(crate) fn qr_svg(uri: &str) -> Result<String, Error> {
     Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).build())
 }
 
-/// Checks an account name for the otpauth label: 1 to 128 characters, no `:` or control chars.
-pub(crate) fn validate_account_name(name: &str) -> Result<(), Error> {
-    let bad = |c: char| c == ':' || c.is_control() || crate::mail::is_invisible(c);
-    if name.trim().is_empty() || name.chars().count() > 128 || name.chars().any(bad) {
-        return Err(Error::invalid("account name: 1 to 128 characters, no ':', control or invisible characters"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +201,7 @@ mod tests {
     fn keyring() -> Keyring {
         use base64::Engine as _;
         let secret = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
-        Keyring::new(&crate::Config::new("X", "k", secret)).unwrap()
+        Keyring::new([("k", secret.as_str())], "k").unwrap()
     }
 
     /// A SHA-1 seed of 6 digits and `period` seconds, with `last_step` accepted already.

@@ -28,14 +28,15 @@
 //! across users, charged after the pending code has committed and before it is sent; over the
 //! budget the code is discarded and the answer is `rate_limited`.
 
-use super::Core;
+use super::context::{Core, admin_forbidden};
 use super::decide::{self, Change, Ctx, Decision, Then};
 use super::types::{AdminRequest, Notices, Outcome, Request, SecurityEvent};
+use super::validate::validate_user;
 use crate::Error;
 use crate::email_code::Purpose;
 use crate::mail::Message;
-use crate::record::{AddressBudget, UserRecord, credential_key, user_key, validate_user};
-use crate::store::{Store, StoreError, Version, Versioned};
+use crate::record::{AddressBudget, UserRecord, credential_key, user_key};
+use crate::store::{Store, StoreAnswer, StoreCall, StoreError, Version, Versioned};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -91,6 +92,31 @@ pub enum Feedback {
     Sent(Result<(), String>),
     /// [`Action::Emit`] was performed (or there is no handler).
     Emitted,
+}
+
+impl From<StoreCall> for Action {
+    /// The action that performs a store call.
+    fn from(call: StoreCall) -> Action {
+        match call {
+            StoreCall::Get { key } => Action::Load { key },
+            StoreCall::Put { key, bytes, expected } => Action::Write { key, bytes, expected },
+            StoreCall::Delete { key, expected } => Action::Delete { key, expected },
+        }
+    }
+}
+
+impl TryFrom<Feedback> for StoreAnswer {
+    /// Feedback of a mailer or event action, which answers no store call.
+    type Error = Feedback;
+
+    fn try_from(feedback: Feedback) -> Result<StoreAnswer, Feedback> {
+        match feedback {
+            Feedback::Loaded(result) => Ok(StoreAnswer::Get(result)),
+            Feedback::Written(result) => Ok(StoreAnswer::Put(result)),
+            Feedback::Deleted(result) => Ok(StoreAnswer::Delete(result)),
+            other => Err(other),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -170,7 +196,7 @@ impl Operation {
         let allowed = core.config.admin;
         let mut op = Operation::start(core, user, Job::Admin(request), now);
         if !allowed {
-            op.finish_with(Err(super::admin_forbidden()));
+            op.finish_with(Err(admin_forbidden()));
         }
         op
     }

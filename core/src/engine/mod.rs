@@ -2,20 +2,22 @@
 //! ([`Operation`]), and the synchronous [`Engine`] that performs its actions with a [`Store`], a
 //! [`Mailer`] and a [`Clock`].
 
+mod context;
 mod decide;
 mod machine;
 mod types;
+mod validate;
 
+pub use context::Core;
 pub use machine::{Action, Feedback, Operation};
 pub use types::*;
 
 use crate::Error;
-use crate::config::{Config, TotpAlgorithm};
-use crate::crypto::Keyring;
+use crate::config::Config;
 use crate::mail::Mailer;
+use crate::record::TotpAlgorithm;
 use crate::store::Store;
-use crate::webauthn::RelyingParty;
-use ring::rand::{SecureRandom, SystemRandom};
+use context::admin_forbidden;
 use std::sync::Arc;
 
 /// Where the time comes from; tests set it exactly.
@@ -48,46 +50,9 @@ impl<F: Fn(&SecurityEvent) + Send + Sync> EventHandler for F {
     }
 }
 
-/// The error of an admin call on a handle whose config does not grant the admin capability.
-pub(crate) fn admin_forbidden() -> Error {
-    Error::Forbidden("the admin capability is not granted: set \"admin\": true in the config of admin handles".into())
-}
-
 impl<C: Clock + ?Sized> Clock for Arc<C> {
     fn now(&self) -> u64 {
         (**self).now()
-    }
-}
-
-/// The validated configuration with its derived keys: the context of every decision.
-pub struct Core {
-    pub(crate) config: Config,
-    pub(crate) keyring: Keyring,
-    pub(crate) rp: Option<RelyingParty>,
-    pub(crate) rng: Box<dyn SecureRandom + Send + Sync>,
-}
-
-impl std::fmt::Debug for Core {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("config", &self.config).field("keyring", &self.keyring).finish_non_exhaustive()
-    }
-}
-
-impl Core {
-    /// Validates `config` and derives its keys; randomness comes from ring's system CSPRNG.
-    pub fn new(config: Config) -> Result<Arc<Core>, Error> {
-        config.validate()?;
-        Ok(Arc::new(Core {
-            keyring: Keyring::new(&config)?,
-            rp: config.webauthn.as_ref().map(RelyingParty::new).transpose()?,
-            rng: Box::new(SystemRandom::new()),
-            config,
-        }))
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 }
 

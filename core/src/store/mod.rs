@@ -77,6 +77,45 @@ pub trait Store: Send + Sync {
     fn delete(&self, key: &str, expected: Version) -> Result<(), StoreError>;
 }
 
+/// One [`Store`] call as a value, for hosts that perform it themselves (sans-IO): the
+/// [conformance session](conformance::Session) hands these out, and the engine's `Action`
+/// is made from them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreCall {
+    /// `Store::get(key)`; answered by [`StoreAnswer::Get`].
+    Get {
+        /// The key to read.
+        key: String,
+    },
+    /// `Store::put(key, bytes, expected)`; answered by [`StoreAnswer::Put`].
+    Put {
+        /// The key to write.
+        key: String,
+        /// The new value.
+        bytes: Vec<u8>,
+        /// The version it must still have (`None`: insert only).
+        expected: Option<Version>,
+    },
+    /// `Store::delete(key, expected)`; answered by [`StoreAnswer::Delete`].
+    Delete {
+        /// The key to delete.
+        key: String,
+        /// The version it must still have.
+        expected: Version,
+    },
+}
+
+/// The result of a [`StoreCall`], under the name of the call it answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreAnswer {
+    /// Result of [`StoreCall::Get`].
+    Get(Result<Option<Versioned>, StoreError>),
+    /// Result of [`StoreCall::Put`].
+    Put(Result<Version, StoreError>),
+    /// Result of [`StoreCall::Delete`].
+    Delete(Result<(), StoreError>),
+}
+
 impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
     fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
         (**self).get(key)

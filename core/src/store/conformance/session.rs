@@ -13,19 +13,19 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread;
 
 use super::{Failure, Report, check};
-use crate::store::{Store, StoreError, Version, Versioned};
-use crate::{Action, Feedback};
+use crate::store::{Store, StoreAnswer, StoreCall, StoreError, Version, Versioned};
 
-/// What the host does next.
+/// What the host does next; `A` is the store call, as a [`StoreCall`] or in the host's own
+/// vocabulary made from one (the engine's `Action`, say).
 #[derive(Debug)]
-pub enum Next {
-    /// Perform this store action (a `Load`, `Write` or `Delete`) and answer it with
-    /// [`Session::feed`] under `id`. Other actions may be handed out before it is answered.
+pub enum Next<A = StoreCall> {
+    /// Perform this store call and answer it with [`Session::feed`] under `id`. Other calls may
+    /// be handed out before it is answered.
     Action {
-        /// Identifies the action when feeding its result.
+        /// Identifies the call when feeding its result.
         id: u64,
         /// The store call to perform.
-        action: Action,
+        action: A,
     },
     /// Every action handed out is still unanswered and nothing else can happen before one is:
     /// feed one, then ask again.
@@ -37,14 +37,15 @@ pub enum Next {
 /// A conformance run in progress (see the module documentation).
 pub struct Session {
     requests: Receiver<Message>,
-    queued: VecDeque<(u64, Action)>,
-    replies: HashMap<u64, Sender<Feedback>>,
+    queued: VecDeque<(u64, StoreCall)>,
+    replies: HashMap<u64, Sender<Option<StoreAnswer>>>,
     next_id: u64,
     result: Option<Result<Report, Failure>>,
 }
 
+/// A call of the suite with where its answer goes (`None`: the host fed something else).
 enum Message {
-    Call(Action, Sender<Feedback>),
+    Call(StoreCall, Sender<Option<StoreAnswer>>),
     Finished(Result<Report, Failure>),
 }
 
@@ -52,9 +53,9 @@ enum Message {
 struct Relay(Sender<Message>);
 
 impl Relay {
-    fn call(&self, action: Action) -> Result<Feedback, StoreError> {
+    fn call(&self, call: StoreCall) -> Result<Option<StoreAnswer>, StoreError> {
         let (reply, answer) = channel();
-        self.0.send(Message::Call(action, reply)).map_err(|_| abandoned())?;
+        self.0.send(Message::Call(call, reply)).map_err(|_| abandoned())?;
         answer.recv().map_err(|_| abandoned())
     }
 }
@@ -69,22 +70,22 @@ fn mismatch() -> StoreError {
 
 impl Store for Relay {
     fn get(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        match self.call(Action::Load { key: key.into() })? {
-            Feedback::Loaded(result) => result,
+        match self.call(StoreCall::Get { key: key.into() })? {
+            Some(StoreAnswer::Get(result)) => result,
             _ => Err(mismatch()),
         }
     }
 
     fn put(&self, key: &str, bytes: &[u8], expected: Option<Version>) -> Result<Version, StoreError> {
-        match self.call(Action::Write { key: key.into(), bytes: bytes.to_vec(), expected })? {
-            Feedback::Written(result) => result,
+        match self.call(StoreCall::Put { key: key.into(), bytes: bytes.to_vec(), expected })? {
+            Some(StoreAnswer::Put(result)) => result,
             _ => Err(mismatch()),
         }
     }
 
     fn delete(&self, key: &str, expected: Version) -> Result<(), StoreError> {
-        match self.call(Action::Delete { key: key.into(), expected })? {
-            Feedback::Deleted(result) => result,
+        match self.call(StoreCall::Delete { key: key.into(), expected })? {
+            Some(StoreAnswer::Delete(result)) => result,
             _ => Err(mismatch()),
         }
     }
@@ -107,11 +108,11 @@ impl Session {
 
     fn receive(&mut self, message: Message) {
         match message {
-            Message::Call(action, reply) => {
+            Message::Call(call, reply) => {
                 let id = self.next_id;
                 self.next_id += 1;
                 self.replies.insert(id, reply);
-                self.queued.push_back((id, action));
+                self.queued.push_back((id, call));
             }
             Message::Finished(result) => self.result = Some(result),
         }
@@ -119,10 +120,10 @@ impl Session {
 
     /// The next thing to do. Blocks only while the suite computes (never on the host's I/O):
     /// when actions are outstanding and none is ready, it returns [`Next::Wait`] at once.
-    pub fn next_action(&mut self) -> Next {
+    pub fn next_action<A: From<StoreCall>>(&mut self) -> Next<A> {
         loop {
-            if let Some((id, action)) = self.queued.pop_front() {
-                return Next::Action { id, action };
+            if let Some((id, call)) = self.queued.pop_front() {
+                return Next::Action { id, action: call.into() };
             }
             if self.result.is_some() {
                 return Next::Done;
@@ -151,12 +152,14 @@ impl Session {
         }
     }
 
-    /// Answers the action `id` with the result of performing it. Returns `false` if no action
-    /// with that id is outstanding (nothing is fed then).
-    pub fn feed(&mut self, id: u64, feedback: Feedback) -> bool {
+    /// Answers the action `id` with the result of performing it, as a [`StoreAnswer`] or in the
+    /// host's own vocabulary (the engine's `Feedback`, say); anything but a store answer fails
+    /// the running check. Returns `false` if no action with that id is outstanding (nothing is
+    /// fed then).
+    pub fn feed(&mut self, id: u64, answer: impl TryInto<StoreAnswer>) -> bool {
         match self.replies.remove(&id) {
             Some(reply) => {
-                let _ = reply.send(feedback);
+                let _ = reply.send(answer.try_into().ok());
                 true
             }
             None => false,
@@ -174,12 +177,11 @@ mod tests {
     use super::*;
     use crate::store::MemoryStore;
 
-    fn perform(store: &dyn Store, action: Action) -> Feedback {
-        match action {
-            Action::Load { key } => Feedback::Loaded(store.get(&key)),
-            Action::Write { key, bytes, expected } => Feedback::Written(store.put(&key, &bytes, expected)),
-            Action::Delete { key, expected } => Feedback::Deleted(store.delete(&key, expected)),
-            Action::Send { .. } | Action::Emit { .. } | Action::Done => panic!("the suite only uses the store"),
+    fn perform(store: &dyn Store, call: StoreCall) -> StoreAnswer {
+        match call {
+            StoreCall::Get { key } => StoreAnswer::Get(store.get(&key)),
+            StoreCall::Put { key, bytes, expected } => StoreAnswer::Put(store.put(&key, &bytes, expected)),
+            StoreCall::Delete { key, expected } => StoreAnswer::Delete(store.delete(&key, expected)),
         }
     }
 
@@ -187,7 +189,7 @@ mod tests {
     /// outstanding actions, then answers them last first.
     fn drive(store: &dyn Store, batch: usize) -> Result<Report, Failure> {
         let mut session = Session::start()?;
-        let mut pending: Vec<(u64, Action)> = Vec::new();
+        let mut pending: Vec<(u64, StoreCall)> = Vec::new();
         let mut most = 0;
         loop {
             match session.next_action() {
@@ -241,15 +243,17 @@ mod tests {
     #[test]
     fn unknown_ids_are_refused_and_an_abandoned_session_ends() {
         let mut session = Session::start().expect("start");
-        let Next::Action { id, action } = session.next_action() else { panic!("the suite starts with a store call") };
-        assert!(!session.feed(id + 1000, Feedback::Deleted(Ok(()))));
-        assert!(matches!(action, Action::Load { .. }));
+        let Next::<StoreCall>::Action { id, action } = session.next_action() else {
+            panic!("the suite starts with a store call")
+        };
+        assert!(!session.feed(id + 1000, StoreAnswer::Delete(Ok(()))));
+        assert!(matches!(action, StoreCall::Get { .. }));
         // A wrong kind of answer is a store failure of the running check.
-        assert!(session.feed(id, Feedback::Deleted(Ok(()))));
+        assert!(session.feed(id, StoreAnswer::Delete(Ok(()))));
         let failure = loop {
-            match session.next_action() {
+            match session.next_action::<StoreCall>() {
                 Next::Action { id, .. } => {
-                    session.feed(id, Feedback::Deleted(Err(StoreError::Failed("cleanup refused".into()))));
+                    session.feed(id, StoreAnswer::Delete(Err(StoreError::Failed("cleanup refused".into()))));
                 }
                 Next::Wait => panic!("nothing is outstanding"),
                 Next::Done => break session.finish().expect("a result").expect_err("the check failed"),

@@ -163,7 +163,8 @@ fn one_address_has_a_code_budget_across_users() {
     for user in ["u1", "u2", "u3"] {
         engine.email_enroll_begin(user, "target@example.com", None).unwrap();
     }
-    match engine.email_enroll_begin("u4", "TARGET@example.com", None).unwrap_err() {
+    // Another case and a `+tag` reach the same inbox: the same budget.
+    match engine.email_enroll_begin("u4", "TARGET+u4@example.com", None).unwrap_err() {
         Error::RateLimited { retry_after } => assert_eq!(retry_after, 3600),
         e => panic!("{e:?}"),
     }
@@ -292,9 +293,36 @@ fn a_flagged_device_does_not_keep_the_last_usable_method() {
     let status = engine.security_status(USER).unwrap();
     assert!(status.methods.iter().any(|m| m.flagged));
     let totp = status.methods.iter().find(|m| m.kind == MethodKind::Totp).unwrap().id.clone();
+    // The flag revoked the step-up tokens of every earlier sign-in (a clone's among them).
+    assert_eq!(engine.remove_method(USER, &totp, Some(&step_up)).unwrap_err(), Error::StepUpRequired);
+    let step_up = sign_in_totp(&engine, &clock, USER, &secret);
     assert!(matches!(engine.remove_method(USER, &totp, Some(&step_up)).unwrap_err(), Error::PolicyViolation(_)));
     assert!(engine.security_status(USER).unwrap().compliant);
-    sign_in_totp(&engine, &clock, USER, &secret);
+}
+
+#[test]
+fn a_clone_keeps_nothing_it_got_once_the_device_is_flagged() {
+    let mut c = webauthn_config();
+    c.remember_device.enabled = true;
+    let (engine, clock, _outbox) = engine_with(c, MemoryStore::new());
+    let (_, step_up) = enroll_totp(&engine, &clock, USER, None);
+    let mut key = SoftAuthenticator::new();
+    register(&engine, &mut key, USER, step_up.as_deref());
+    // The clone signs in first and has its browser remembered.
+    let mut clone = key.clone_device();
+    let ch = engine.login_begin(USER).unwrap();
+    let response = clone.authenticate(&ch.webauthn_options.unwrap(), ORIGIN);
+    let stolen =
+        engine.login_verify_remembering(USER, &ch.challenge_id.unwrap(), Proof::Webauthn(response), true).unwrap();
+    let device = stolen.device_token.unwrap().token;
+    // The genuine key's next assertion does not count up: the device is flagged.
+    assert!(matches!(webauthn_sign_in(&engine, &mut key, USER).unwrap_err(), Error::WebauthnRejected(_)));
+    assert_eq!(
+        engine.set_contact_email(USER, "attacker@example.com", Some(&stolen.step_up.token)).unwrap_err(),
+        Error::StepUpRequired
+    );
+    let again = engine.login_begin_remembered(USER, Some(&device)).unwrap();
+    assert!(again.second_factor_required && again.remembered_device.is_none(), "{again:?}");
 }
 
 #[test]

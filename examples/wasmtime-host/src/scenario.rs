@@ -1049,6 +1049,13 @@ mod tests {
                           "value": {"webauthn_get": "$lo", "authenticator": "k", "sign_count": 42}}},
                  "events": [{"kind": "counter_regressed"}]},
                 {"op": "security_status", "user": "u", "check": {"methods.1.flagged": true}},
+                {"op": "remove_method", "user": "u", "args": {"method_id": "$key", "step_up": "$t"},
+                 "expect": "step_up_required", "note": "the flag revoked the tokens issued before"},
+                {"advance": 30},
+                {"op": "login_begin", "user": "u", "save": {"ch": "challenge_id"}},
+                {"op": "login_verify", "user": "u",
+                 "args": {"challenge": "$ch", "proof": {"kind": "totp", "value": {"totp": "$s"}}},
+                 "save": {"t": "step_up.token"}},
                 {"op": "remove_method", "user": "u", "args": {"method_id": "$key", "step_up": "$t"}},
                 {"op": "webauthn_register_finish", "user": "v",
                  "args": {"credential_json": {"webauthn_create": "$o", "authenticator": "k", "same_credential": true}},
@@ -1062,7 +1069,7 @@ mod tests {
         );
         let scenario = inline(steps);
         let transcript = scenario.run(&mut native(&scenario));
-        assert_eq!(transcript.steps.len(), 17, "{transcript}");
+        assert_eq!(transcript.steps.len(), 20, "{transcript}");
 
         let message = failure(json!([{"op": "webauthn_register_finish", "user": "u",
             "args": {"credential_json": {"webauthn_create": "{}", "authenticator": "k", "sign_count": 1}}}]));

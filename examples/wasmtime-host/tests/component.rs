@@ -301,3 +301,21 @@ fn a_new_contact_address_is_proved_with_a_code_under_a_step_up() {
         "the code is used up"
     );
 }
+
+#[test]
+fn an_address_receives_at_most_address_limit_codes_across_users() {
+    let clock = VirtualClock::at(T0);
+    let mut config = scenario::config();
+    config.email_code.address_limit = 2;
+    let mut i = component().instantiate(Arc::new(MemoryStore::new()), &clock).unwrap();
+    i.open(&serde_json::to_string(&config).unwrap()).unwrap().unwrap();
+    i.email_enroll_begin("u1", "shared@example.com", None).unwrap().unwrap();
+    i.contact_email_begin("u2", "Shared@Example.com", None).unwrap().unwrap();
+    assert!(
+        matches!(i.email_enroll_begin("u3", "shared@example.com", None).unwrap(), Err(wit::Error::RateLimited(3600))),
+        "a third code to the same address within the hour, from another user"
+    );
+    assert_eq!(i.state().outbox.len(), 2, "no third code reached the inbox");
+    assert_eq!(i.security_status("u3").unwrap().unwrap().pending.email, None, "the refused code was discarded");
+}
+

@@ -13,6 +13,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 /// The keyed-hash domain of address budgets.
 const ADDRESS_DOMAIN: &str = "twofa/address-budget";
 
+/// The inbox an address reaches, as far as the budget is concerned: lower case, without a
+/// `+tag` in the local part (`Victim+1@Example.com` and `victim@example.com` share one budget).
+fn budget_identity(address: &str) -> String {
+    let address = address.to_ascii_lowercase();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => format!("{}@{domain}", local.split('+').next().unwrap_or(local)),
+        None => address,
+    }
+}
+
 /// Writes a pending code and asks the driver to send it, then arm it: to `address` (enrolment
 /// and contact codes, which also count against the address's budget) or to every email method
 /// (sign-in codes, bound to `challenge`, the addresses shown masked).
@@ -27,7 +37,7 @@ pub(super) fn send_code(
     let cfg = &core.config.email_code;
     let (to, shown, budget) = match &address {
         Some(a) => {
-            let tag = core.keyring.tag(ADDRESS_DOMAIN, "", a.to_ascii_lowercase().as_bytes())?;
+            let tag = core.keyring.tag(ADDRESS_DOMAIN, "", budget_identity(a).as_bytes())?;
             (vec![a.clone()], vec![a.clone()], Some(crate::record::address_budget_key(&URL_SAFE_NO_PAD.encode(tag))))
         }
         None => {

@@ -198,6 +198,10 @@ pub(super) fn login_verify(
                             events.push(ctx.method_event(EventKind::CounterRegressed, m));
                         }
                     }
+                    // A clone may have signed in first: nothing it obtained stays valid, neither
+                    // its step-up tokens nor a browser it had remembered.
+                    r.step_up_epoch = r.step_up_epoch.wrapping_add(1);
+                    events.extend(ctx.revoke_devices(&mut r, "counter_regressed"));
                     let error = Error::WebauthnRejected(
                         "signature counter went backwards: the device is flagged as possibly cloned".into(),
                     );

@@ -318,4 +318,3 @@ fn an_address_receives_at_most_address_limit_codes_across_users() {
     assert_eq!(i.state().outbox.len(), 2, "no third code reached the inbox");
     assert_eq!(i.security_status("u3").unwrap().unwrap().pending.email, None, "the refused code was discarded");
 }
-
